@@ -1,0 +1,119 @@
+// common/bench/harness.hpp: the benchmark harness every stage registers its pool with.
+//
+// A stage's benchmark binary is three lines (stageN-*/pool_bench.cpp):
+//
+//     int main(int argc, char** argv) {
+//       return tcppool::bench::run_stage<tcppool::stage2::Pool>(argc, argv, "stage2");
+//     }
+//
+// and gets every scenario (scenarios.cpp), each beside the same measurement on dedicated
+// connections, written as Google Benchmark JSON that scripts/bench.sh merges into the
+// cross-stage report. The scenarios reach the pool only through the shape every stage shares
+// (Options{endpoint, max_idle?, max_open?}, acquire(), Lease::fd(), Lease::discard()), through
+// the type-erased PoolUnderTest below, so they are written once for all stages.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "common/echo/echo_client.hpp"
+#include "common/net/deadline.hpp"
+
+namespace tcppool::bench {
+
+/// Backstop on every benchmark request, so a broken pool or server ends a run instead of
+/// hanging it. Far above any healthy latency; the stall scenario stays well below it.
+inline constexpr std::chrono::seconds kRequestTimeout{5};
+
+/// A stage's pool behind a virtual interface, for the scenarios.
+class PoolUnderTest {
+ public:
+  virtual ~PoolUnderTest() = default;
+
+  /// One request through the pool: acquire, verified echo, release (discard on failure).
+  /// Thread-safe, as the pool is.
+  virtual std::expected<void, std::error_code> request(std::span<const std::byte> request,
+                                                       std::span<std::byte> reply) = 0;
+
+  /// Google Benchmark's loop around acquire() and release, with no I/O: the pool's own cost.
+  virtual void acquire_release(benchmark::State& state) = 0;
+};
+
+/// What the harness knows about a stage.
+struct StageInfo {
+  std::string name;     ///< "stage2": names benchmarks and report columns.
+  bool sized = false;   ///< Options has max_idle: the pool keeps connections.
+  bool capped = false;  ///< Options has max_open: the pool caps open connections.
+  /// Makes the stage's pool for `endpoint`, keeping at most `pool_size` connections.
+  std::function<std::unique_ptr<PoolUnderTest>(const std::string& endpoint, std::size_t pool_size)>
+      make_pool;
+};
+
+/// Registers every scenario for `stage`, runs them (Google Benchmark flags apply, plus
+/// --quick and --endpoint=host:port), and returns the process exit code.
+int run_benchmarks(int argc, char** argv, const StageInfo& stage);
+
+/// Adapts a stage's Pool to PoolUnderTest.
+template <typename Pool>
+class PoolAdapter final : public PoolUnderTest {
+ public:
+  /// Makes the pool from `options`.
+  explicit PoolAdapter(typename Pool::Options options) : pool_(std::move(options)) {}
+
+  std::expected<void, std::error_code> request(std::span<const std::byte> request,
+                                               std::span<std::byte> reply) override {
+    auto lease = pool_.acquire();
+    if (!lease) return std::unexpected(lease.error());
+    auto r = echo::round_trip(lease->fd(), request, reply, net::Deadline::after(kRequestTimeout));
+    if (!r) lease->discard();
+    return r;
+  }
+
+  void acquire_release(benchmark::State& state) override {
+    for (auto _ : state) {
+      auto lease = pool_.acquire();
+      if (!lease) {
+        state.SkipWithError(lease.error().message().c_str());
+        break;
+      }
+      benchmark::DoNotOptimize(lease->fd());
+    }
+  }
+
+ private:
+  Pool pool_;
+};
+
+/// Fills the Options fields a stage has: endpoint always; max_idle and max_open where they
+/// exist (a requires-expression per field), so one harness drives every stage.
+template <typename Options>
+Options sized_options(const std::string& endpoint, std::size_t pool_size) {
+  Options o;
+  o.endpoint = endpoint;
+  if constexpr (requires { o.max_idle; }) o.max_idle = pool_size;
+  if constexpr (requires { o.max_open; }) o.max_open = pool_size;
+  return o;
+}
+
+/// Runs every scenario for `Pool`, under the stage name `name`.
+template <typename Pool>
+int run_stage(int argc, char** argv, const char* name) {
+  using Options = typename Pool::Options;
+  StageInfo info;
+  info.name = name;
+  info.sized = requires(Options o) { o.max_idle; };
+  info.capped = requires(Options o) { o.max_open; };
+  info.make_pool = [](const std::string& endpoint, std::size_t pool_size) {
+    return std::make_unique<PoolAdapter<Pool>>(sized_options<Options>(endpoint, pool_size));
+  };
+  return run_benchmarks(argc, argv, info);
+}
+
+}  // namespace tcppool::bench

@@ -1,0 +1,597 @@
+// common/bench/report.cpp: from Google Benchmark JSON to report.md, report.Json and a chart.
+#include "common/bench/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace tcppool::bench::report {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kSteadyThreads[] = {1, 4, 16, 64};
+constexpr int kSteadyPayloads[] = {64, 4096};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::ranges::sort(v);
+  std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double number(const Json& j, const char* key, double fallback = 0) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
+// "steady/stage2/threads:4/payload:64/iterations:1/manual_time" -> {"steady", "stage2"}
+std::pair<std::string, std::string> scenario_and_stage(const std::string& name) {
+  auto first = name.find('/');
+  if (first == std::string::npos) return {name, ""};
+  auto second = name.find('/', first + 1);
+  return {
+      name.substr(0, first),
+      name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1)};
+}
+
+// Google Benchmark writes aggregates that are not numbers (the variation of a counter that is
+// always zero) as bare NaN or Infinity, which is not JSON. Those values are never used here:
+// make them null.
+std::string without_non_finite(std::string text) {
+  for (std::string_view token : {"-NaN", "NaN", "-Infinity", "Infinity"}) {
+    for (auto at = text.find(token); at != std::string::npos; at = text.find(token, at)) {
+      bool value = at > 0 && (text[at - 1] == ' ' || text[at - 1] == ':');
+      if (value) {
+        text.replace(at, token.size(), "null");
+      } else {
+        at += token.size();
+      }
+    }
+  }
+  return text;
+}
+
+// Key of the repetitions that merge into one row.
+using Key = std::tuple<std::string, std::string, std::string, int, int, int>;
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+// 132456 -> "132k", 11345 -> "11.3k", 950 -> "950".
+std::string rate(double v) {
+  if (v >= 100'000) return fixed(v / 1000, 0) + "k";
+  if (v >= 1000) return fixed(v / 1000, 1) + "k";
+  return fixed(v, 0);
+}
+
+std::string micros(double us) {
+  if (us >= 10'000) return fixed(us / 1000, 0) + " ms";
+  if (us >= 1000) return fixed(us / 1000, 1) + " ms";
+  return fixed(us, us < 10 ? 1 : 0) + " µs";
+}
+
+// 21.9 -> "21.9 ns", 33496 -> "33.5 µs".
+std::string nanos(double ns) { return ns >= 1000 ? micros(ns / 1000) : fixed(ns, 1) + " ns"; }
+
+std::string ratio(double r) { return fixed(r, r < 10 ? 2 : 1) + "×"; }
+
+const Row* find(const std::vector<Row>& rows, const std::string& scenario, const std::string& stage,
+                int threads, int payload, const std::string& measured_with = "") {
+  for (const auto& r : rows) {
+    if (r.scenario == scenario && r.stage == stage && r.threads == threads &&
+        r.payload_bytes == payload && (measured_with.empty() || r.measured_with == measured_with)) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+// The dedicated ceiling measured in the same binary as `stage`, beside it.
+const Row* paired_dedicated(const std::vector<Row>& rows, const Row& r) {
+  return find(rows, r.scenario, "dedicated", r.threads, r.payload_bytes, r.measured_with);
+}
+
+// [stage_ratio]
+// How much faster `a` is than `b`, each first divided by the dedicated ceiling measured beside
+// it: the stages run one after another, tens of seconds to minutes apart, and on a shared
+// machine the same code's throughput drifts by tens of percent over that time; dividing by a
+// control measured in the same run cancels the drift. Falls back to the plain ratio when a ceiling
+// is missing.
+std::optional<double> stage_ratio(const std::vector<Row>& rows, const Row& a, const Row& b) {
+  const Row* da = paired_dedicated(rows, a);
+  const Row* db = paired_dedicated(rows, b);
+  if (da && db && da->rps > 0 && db->rps > 0 && b.rps > 0) {
+    return (a.rps / da->rps) / (b.rps / db->rps);
+  }
+  if (b.rps > 0) return a.rps / b.rps;
+  return std::nullopt;
+}
+// [stage_ratio]
+
+// The dedicated rows of all binaries for one configuration, merged: the median of each figure.
+std::optional<Row> dedicated_row(const std::vector<Row>& rows, const std::string& scenario,
+                                 int threads, int payload) {
+  std::vector<double> rps, p50, p99;
+  for (const auto& r : rows) {
+    if (r.scenario == scenario && r.stage == "dedicated" && r.threads == threads &&
+        r.payload_bytes == payload) {
+      rps.push_back(r.rps);
+      p50.push_back(r.p50_us);
+      p99.push_back(r.p99_us);
+    }
+  }
+  if (rps.empty()) return std::nullopt;
+  Row merged;
+  merged.rps = median(rps);
+  merged.p50_us = median(p50);
+  merged.p99_us = median(p99);
+  return merged;
+}
+
+// A Markdown table: the first column left-aligned, the others right-aligned (numbers), or all
+// left-aligned when `numeric` is false.
+std::string table(const std::vector<std::string>& header,
+                  const std::vector<std::vector<std::string>>& body, bool numeric = true) {
+  std::string out = "|";
+  for (const auto& h : header) out += " " + h + " |";
+  out += "\n|";
+  for (std::size_t i = 0; i < header.size(); ++i) out += i == 0 || !numeric ? "---|" : "--:|";
+  out += "\n";
+  for (const auto& line : body) {
+    out += "|";
+    for (const auto& cell : line) out += " " + cell + " |";
+    out += "\n";
+  }
+  return out + "\n";
+}
+
+std::string payload_name(int bytes) {
+  return bytes >= 1024 ? std::to_string(bytes / 1024) + " KiB" : std::to_string(bytes) + " B";
+}
+
+std::vector<std::string> steady_header() {
+  std::vector<std::string> h{""};
+  for (int t : kSteadyThreads) h.push_back(std::to_string(t) + (t == 1 ? " thread" : " threads"));
+  return h;
+}
+
+// The steady section for one payload: throughput, ratios, latency and connections.
+std::string steady_section(const std::vector<Row>& rows, const Meta& meta, int payload) {
+  std::string out;
+  std::string p = payload_name(payload);
+  std::vector<std::vector<std::string>> rps, vs_first, vs_ded, latency, conns;
+  const std::string& first = meta.stages.front();
+  for (const auto& stage : meta.stages) {
+    std::vector<std::string> a{stage}, b{stage}, c{stage}, d{stage}, e{stage};
+    for (int t : kSteadyThreads) {
+      const Row* r = find(rows, "steady", stage, t, payload);
+      const Row* base = find(rows, "steady", first, t, payload);
+      const Row* ded = r ? paired_dedicated(rows, *r) : nullptr;
+      a.push_back(r ? rate(r->rps) : "–");
+      auto x = r && base ? stage_ratio(rows, *r, *base) : std::nullopt;
+      b.push_back(x ? ratio(*x) : "–");
+      c.push_back(r && ded && ded->rps > 0 ? ratio(r->rps / ded->rps) : "–");
+      d.push_back(r ? micros(r->p50_us) + " / " + micros(r->p99_us) : "–");
+      e.push_back(r ? fixed(r->dials_per_1k, 0) + " / " +
+                          (r->peak_open < 0 ? "?" : fixed(r->peak_open, 0))
+                    : "–");
+    }
+    rps.push_back(a);
+    vs_first.push_back(b);
+    vs_ded.push_back(c);
+    latency.push_back(d);
+    conns.push_back(e);
+  }
+  std::vector<std::string> ded_rps{"dedicated"}, ded_lat{"dedicated"};
+  for (int t : kSteadyThreads) {
+    auto d = dedicated_row(rows, "steady", t, payload);
+    ded_rps.push_back(d ? rate(d->rps) : "–");
+    ded_lat.push_back(d ? micros(d->p50_us) + " / " + micros(d->p99_us) : "–");
+  }
+  rps.push_back(ded_rps);
+  latency.push_back(ded_lat);
+
+  out += "### steady, " + p + ": requests/s\n\n" + table(steady_header(), rps);
+  if (meta.stages.size() > 1) {
+    out += "### steady, " + p + ": ratio to " + first +
+           " (each first divided by the dedicated ceiling measured beside it)\n\n" +
+           table(steady_header(), vs_first);
+  }
+  out += "### steady, " + p + ": ratio to dedicated connections (measured beside it)\n\n" +
+         table(steady_header(), vs_ded);
+  out += "### steady, " + p + ": latency p50 / p99\n\n" + table(steady_header(), latency);
+  out += "### steady, " + p + ": dials per 1000 requests / peak open connections\n\n" +
+         table(steady_header(), conns);
+  return out;
+}
+
+// Any other scenario: one line per measured configuration and stage.
+std::string generic_section(const std::vector<Row>& rows, const std::string& scenario) {
+  std::vector<std::vector<std::string>> body;
+  for (const auto& r : rows) {
+    if (r.scenario != scenario) continue;
+    body.push_back({r.stage, std::to_string(r.threads),
+                    r.pool_size ? std::to_string(r.pool_size) : "–", payload_name(r.payload_bytes),
+                    rate(r.rps), micros(r.p50_us), micros(r.p99_us), micros(r.max_us),
+                    fixed(r.errors, 0), fixed(r.dials_per_1k, 0),
+                    r.peak_open < 0 ? "?" : fixed(r.peak_open, 0)});
+  }
+  return table({"stage", "threads", "pool", "payload", "req/s", "p50", "p99", "max",
+                "failed (all runs)", "dials/1k", "peak open"},
+               body);
+}
+
+// contention: each stage at 8 and at 64 threads on 8 connections, and the ratio.
+std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
+  std::vector<std::vector<std::string>> body;
+  for (const auto& stage : meta.stages) {
+    const Row* matched = find(rows, "contention", stage, 8, 64);
+    const Row* crowded = find(rows, "contention", stage, 64, 64);
+    if (!matched || !crowded) continue;
+    body.push_back({stage, rate(matched->rps), rate(crowded->rps),
+                    matched->rps > 0 ? ratio(crowded->rps / matched->rps) : "–",
+                    micros(crowded->p99_us),
+                    crowded->peak_open < 0 ? "?" : fixed(crowded->peak_open, 0),
+                    fixed(crowded->dials_per_1k, 1)});
+  }
+  if (body.empty()) return "";
+  return "## contention: 8 and 64 threads on a pool of 8\n\n" +
+         table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8", "p99 at 64",
+                "peak open at 64", "dials/1k at 64"},
+               body);
+}
+
+}  // namespace
+
+void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& meta) {
+  std::map<Key, std::vector<Json>> runs;
+  std::vector<Key> order;
+  for (const auto& path : paths) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error(path + ": cannot read");
+    Json doc;
+    try {
+      doc = Json::parse(without_non_finite(std::string(std::istreambuf_iterator<char>(in), {})));
+    } catch (const Json::exception& e) {
+      throw std::runtime_error(path + ": not JSON: " + e.what());
+    }
+    const Json& ctx = doc.value("context", Json::object());
+    std::string binary = ctx.value("stage", "");
+    if (binary.empty())
+      throw std::runtime_error(path + ": no context.stage: not a tcppool bench file");
+    meta.stages.push_back(binary);
+    // Each binary saw a different TIME_WAIT count at its start (stage 1 leaves thousands).
+    if (ctx.contains("time_wait_at_start")) {
+      std::string& all = meta.fields["time_wait_by_stage"];
+      all += (all.empty() ? "" : ", ") + binary + ": " + ctx.value("time_wait_at_start", "?");
+    }
+    if (!meta.fields.contains("date")) {
+      for (const char* k : {"date", "host_name", "mode", "endpoint", "compiler", "cxx_flags",
+                            "time_wait_at_start", "time_wait_limit", "repetitions", "pairs",
+                            "slice_ms", "pinning", "library_build_type"}) {
+        if (ctx.contains(k))
+          meta.fields[k] = ctx[k].is_string() ? ctx[k].get<std::string>() : ctx[k].dump();
+      }
+      meta.fields["num_cpus"] = std::to_string(ctx.value("num_cpus", 0));
+      meta.fields["mhz_per_cpu"] = std::to_string(ctx.value("mhz_per_cpu", 0));
+    }
+    for (const Json& b : doc.value("benchmarks", Json::array())) {
+      if (b.value("run_type", "iteration") != "iteration") continue;  // we take our own medians
+      auto [scenario, stage] = scenario_and_stage(b.value("run_name", b.value("name", "")));
+      auto add = [&](const std::string& who, const Json& counters) {
+        Key key{scenario,
+                who,
+                binary,
+                static_cast<int>(number(counters, "threads")),
+                static_cast<int>(number(counters, "payload_bytes")),
+                static_cast<int>(number(counters, "pool_size"))};
+        if (!runs.contains(key)) order.push_back(key);
+        runs[key].push_back(counters);
+      };
+      add(stage, b);
+      // A paired run carries its B side under "b_" names (scenarios.hpp).
+      std::string label = b.value("label", "");
+      if (label.starts_with("b=")) {
+        Json side = Json::object();
+        for (const auto& [k, v] : b.items()) {
+          if (k.starts_with("b_")) side[k.substr(2)] = v;
+        }
+        add(label == "b=dedicated" ? "dedicated" : stage, side);
+      }
+    }
+  }
+  std::ranges::sort(meta.stages);
+  meta.stages.erase(std::unique(meta.stages.begin(), meta.stages.end()), meta.stages.end());
+
+  for (const Key& key : order) {
+    const auto& reps = runs[key];
+    Row r;
+    std::tie(r.scenario, r.stage, r.measured_with, r.threads, r.payload_bytes, r.pool_size) = key;
+    auto med = [&](const char* k) {
+      std::vector<double> v;
+      for (const auto& b : reps) v.push_back(number(b, k));
+      return median(v);
+    };
+    r.rps = med("rps");
+    r.p50_us = med("p50_us");
+    r.p99_us = med("p99_us");
+    r.dials_per_1k = med("dials_per_1k");
+    r.tw_after = med("tw_after");
+    r.tw_before = number(reps.front(), "tw_before");
+    r.peak_open = -1;
+    for (const auto& b : reps) {
+      r.max_us = std::max(r.max_us, number(b, "max_us"));
+      r.errors += number(b, "errors");
+      r.peak_open = std::max(r.peak_open, number(b, "peak_open", -1));
+    }
+    if (r.scenario == "acquire_release") {
+      std::vector<double> ns;
+      for (const auto& b : reps) {
+        double t = number(b, "real_time");
+        std::string unit = b.value("time_unit", "ns");
+        ns.push_back(unit == "us" ? t * 1e3 : unit == "ms" ? t * 1e6 : t);
+      }
+      r.ns_per_op = median(ns);
+    }
+    r.repetitions = static_cast<int>(reps.size());
+    rows.push_back(r);
+  }
+}
+
+std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
+  std::vector<Budget> out;
+  auto has = [&](const std::string& stage) {
+    return std::ranges::any_of(rows, [&](const Row& r) { return r.stage == stage; });
+  };
+
+  // Pooling pays: stage 2 against the dial-per-request baseline.
+  if (has("stage1") && has("stage2")) {
+    for (int payload : kSteadyPayloads) {
+      for (int t : {4, 16}) {
+        Budget b{"stage2 steady ≥ 3 × stage1 (" + std::to_string(t) + " threads, " +
+                 payload_name(payload) + ")"};
+        const Row* s1 = find(rows, "steady", "stage1", t, payload);
+        const Row* s2 = find(rows, "steady", "stage2", t, payload);
+        if (auto x = s1 && s2 ? stage_ratio(rows, *s2, *s1) : std::nullopt) {
+          b = {b.claim, ratio(*x), *x >= 3.0, true};
+        }
+        out.push_back(b);
+      }
+    }
+  }
+  // A pool adds nothing measurable while there are enough connections to go round.
+  for (const std::string stage : {"stage2", "stage3", "stage4", "stage5", "stage6"}) {
+    if (!has(stage)) continue;
+    Budget b{stage + " steady ≥ 0.95 × dedicated (threads ≤ pool size, worst configuration)"};
+    double worst = INFINITY;
+    std::string where;
+    for (const auto& r : rows) {
+      if (r.scenario != "steady" || r.stage != stage) continue;
+      const Row* ded = paired_dedicated(rows, r);
+      if (!ded || ded->rps <= 0) continue;
+      double x = r.rps / ded->rps;
+      if (x < worst) {
+        worst = x;
+        where = std::to_string(r.threads) + (r.threads == 1 ? " thread, " : " threads, ") +
+                payload_name(r.payload_bytes);
+      }
+    }
+    if (std::isfinite(worst)) b = {b.claim, ratio(worst) + " (" + where + ")", worst >= 0.95, true};
+    out.push_back(b);
+  }
+  // The pool's own cost, uncontended.
+  for (const std::string stage : {"stage2", "stage3"}) {
+    if (!has(stage)) continue;
+    Budget b{stage + " uncontended acquire + release ≤ 50 ns"};
+    for (const auto& r : rows) {
+      if (r.scenario == "acquire_release" && r.stage == stage) {
+        b = {b.claim, nanos(r.ns_per_op), r.ns_per_op <= 50.0, true};
+      }
+    }
+    out.push_back(b);
+  }
+  // No collapse with 8 times more threads than connections (stages with a cap).
+  for (const std::string stage : {"stage3", "stage4", "stage5", "stage6"}) {
+    if (!has(stage)) continue;
+    Budget b{stage + " 64 threads on 8 connections ≥ 0.9 × 8 threads on 8"};
+    const Row* crowded = nullptr;
+    const Row* matched = nullptr;
+    for (const auto& r : rows) {
+      if (r.scenario != "contention" || r.stage != stage) continue;
+      if (r.threads == 64) crowded = &r;
+      if (r.threads == 8) matched = &r;
+    }
+    if (crowded && matched && matched->rps > 0) {
+      double x = crowded->rps / matched->rps;
+      b = {b.claim, ratio(x), x >= 0.9, true};
+    }
+    out.push_back(b);
+  }
+  for (auto& b : out) {
+    if (!b.known) b.measured = "not measured";
+  }
+  return out;
+}
+
+std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
+                            const std::vector<Budget>& budgets) {
+  auto field = [&](const char* k) {
+    auto it = meta.fields.find(k);
+    return it == meta.fields.end() ? std::string("?") : it->second;
+  };
+  std::string out = "# Benchmark report\n\n";
+  std::string stages;
+  for (const auto& s : meta.stages) stages += (stages.empty() ? "" : ", ") + s;
+  out += table(
+      {"", ""},
+      {{"date", field("date")},
+       {"commit", field("commit")},
+       {"machine", field("host_name") + ", " + field("num_cpus") + " CPUs, " + field("cpu_model") +
+                       ", " + field("kernel")},
+       {"compiler", field("compiler")},
+       {"flags", field("cxx_flags")},
+       {"mode", field("mode") + ": paired scenarios (steady, contention) in " + field("pairs") +
+                    " alternating pairs of " + field("slice_ms") + " ms slices; the others " +
+                    field("repetitions") +
+                    " repetitions: medians, except max latency and peak open (the "
+                    "highest) and failures (the sum)"},
+       {"CPU pinning", field("pinning")},
+       {"server",
+        field("endpoint") == "in-process"
+            ? "in-process echo server (common/echo), 127.0.0.1, fresh per run"
+            : "external " + field("endpoint") + " (fault scenarios skipped; peak open unknown)"},
+       {"TIME_WAIT sockets at start", field("time_wait_by_stage") + " (the kernel keeps at most " +
+                                          field("time_wait_limit") + ")"},
+       {"stages", stages}},
+      /*numeric=*/false);
+
+  // Past net.ipv4.tcp_max_tw_buckets a closing socket skips TIME_WAIT: stage 1 then pays less
+  // than it would on a machine with room, and the reader should know.
+  double limit = std::atof(field("time_wait_limit").c_str());
+  int full = 0;
+  for (const auto& r : rows) {
+    if (limit > 0 && r.tw_before >= limit) ++full;
+  }
+  if (full > 0) {
+    out += "**Note:** " + std::to_string(full) +
+           " measurements started with the kernel's TIME_WAIT table full (" +
+           field("time_wait_limit") +
+           " sockets): connections closed during them skipped TIME_WAIT. See "
+           "docs/benchmarking.md.\n\n";
+  }
+
+  if (!budgets.empty()) {
+    std::vector<std::vector<std::string>> body;
+    for (const auto& b : budgets) {
+      body.push_back({b.claim, b.measured, !b.known ? "–" : b.met ? "met" : "**missed**"});
+    }
+    out +=
+        "## Budgets\n\nWhat the design asks of each stage (DESIGN.md and the stage plan), "
+        "measured here. CI does not fail on them; docs/benchmarking.md and the stage pages "
+        "explain the misses.\n\n" +
+        table({"budget", "measured", "verdict"}, body, /*numeric=*/false);
+  }
+
+  out += "## steady: back-to-back echoes, threads ≤ pool size\n\n";
+  for (int p : kSteadyPayloads) out += steady_section(rows, meta, p);
+
+  std::vector<std::vector<std::string>> ar;
+  for (const auto& r : rows) {
+    if (r.scenario == "acquire_release") ar.push_back({r.stage, nanos(r.ns_per_op)});
+  }
+  if (!ar.empty()) {
+    out += "## acquire_release: one acquire + release, no I/O, one thread\n\n" +
+           table({"stage", "time"}, ar);
+  }
+
+  std::vector<std::string> others;
+  for (const auto& r : rows) {
+    if (r.scenario != "steady" && r.scenario != "acquire_release" &&
+        std::ranges::find(others, r.scenario) == others.end()) {
+      others.push_back(r.scenario);
+    }
+  }
+  for (const auto& s : others) {
+    if (s == "contention") {
+      out += contention_section(rows, meta);
+    } else {
+      out += "## " + s + "\n\n" + generic_section(rows, s);
+    }
+  }
+
+  out += "## Chart\n\n![steady throughput by stage and threads](report.svg)\n";
+  return out;
+}
+
+std::string render_json(const std::vector<Row>& rows, const Meta& meta,
+                        const std::vector<Budget>& budgets) {
+  nlohmann::json doc;
+  doc["meta"] = meta.fields;
+  doc["meta"]["stages"] = meta.stages;
+  doc["rows"] = nlohmann::json::array();
+  for (const auto& r : rows) {
+    nlohmann::json j = {
+        {"scenario", r.scenario},
+        {"stage", r.stage},
+        {"measured_with", r.measured_with},
+        {"threads", r.threads},
+        {"payload_bytes", r.payload_bytes},
+        {"pool_size", r.pool_size},
+        {"rps", r.rps},
+        {"p50_us", r.p50_us},
+        {"p99_us", r.p99_us},
+        {"max_us", r.max_us},
+        {"errors", r.errors},
+        {"dials_per_1k", r.dials_per_1k},
+        {"peak_open", r.peak_open < 0 ? nlohmann::json() : nlohmann::json(r.peak_open)},
+        {"tw_before", r.tw_before},
+        {"tw_after", r.tw_after},
+        {"repetitions", r.repetitions}};
+    if (r.scenario == "acquire_release") j["ns_per_op"] = r.ns_per_op;
+    doc["rows"].push_back(j);
+  }
+  doc["budgets"] = nlohmann::json::array();
+  for (const auto& b : budgets) {
+    doc["budgets"].push_back({{"claim", b.claim},
+                              {"measured", b.measured},
+                              {"met", b.known ? nlohmann::json(b.met) : nlohmann::json()}});
+  }
+  return doc.dump(2) + "\n";
+}
+
+std::string chart_data(const std::vector<Row>& rows, const Meta& meta) {
+  std::string out = "threads";
+  for (const auto& s : meta.stages) out += " " + s;
+  out += " dedicated\n";
+  for (int t : kSteadyThreads) {
+    out += std::to_string(t);
+    for (const auto& s : meta.stages) {
+      const Row* r = find(rows, "steady", s, t, 64);
+      out += " " + (r ? fixed(r->rps, 0) : std::string("0"));
+    }
+    auto d = dedicated_row(rows, "steady", t, 64);
+    out += " " + fixed(d ? d->rps : 0, 0) + "\n";
+  }
+  return out;
+}
+
+std::string chart_script(const Meta& meta, const std::string& data_file, const std::string& png,
+                         const std::string& svg) {
+  int columns = static_cast<int>(meta.stages.size()) + 2;  // threads + stages + dedicated
+  std::string plot = "plot for [c=2:" + std::to_string(columns) + "] '" + data_file +
+                     "' using c:xtic(1) title columnheader(c)\n";
+  std::string common =
+      "set title 'steady echo, 64 B payload: requests/s by stage and client threads'\n"
+      "set style data histograms\n"
+      "set style histogram clustered gap 1\n"
+      "set style fill solid 0.85 border -1\n"
+      "set boxwidth 0.9\n"
+      "set xlabel 'client threads'\n"
+      "set ylabel 'requests/s'\n"
+      "set format y '%.0s%c'\n"
+      "set yrange [0:*]\n"
+      "set grid ytics\n"
+      "set key top left\n";
+  return "# Generated by bench_report; run by scripts/bench.sh.\n" + common +
+         "set terminal svg size 900,500 dynamic font 'sans,11'\n"
+         "set output '" +
+         svg + "'\n" + plot +
+         "set terminal pngcairo size 900,500 font 'sans,10'\n"
+         "set output '" +
+         png + "'\n" + plot;
+}
+
+}  // namespace tcppool::bench::report

@@ -1,0 +1,74 @@
+// common/bench/report.hpp: merging every stage's Google Benchmark JSON into one report.
+//
+// scripts/bench.sh runs each stage's benchmark binary, then bench_report (report_main.cpp),
+// which reads their JSON files with these functions and writes build/bench/report.md,
+// report.json and the chart's data and gnuplot script. Kept apart from main() so it is tested.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tcppool::bench::report {
+
+/// One row of the report: the median of a scenario's repetitions for one stage (or for the
+/// dedicated connections measured in one stage's binary).
+struct Row {
+  std::string scenario;  ///< "steady", "acquire_release", ...
+  std::string stage;     ///< "stage1".."stage6", or "dedicated".
+  std::string
+      measured_with;  ///< The binary it ran in: "stage2" (differs from stage only for dedicated).
+  int threads = 0;    ///< Client threads.
+  int payload_bytes = 0;    ///< Bytes per request.
+  int pool_size = 0;        ///< Connections the pool may keep (0: keeps none).
+  double rps = 0;           ///< Requests per second (median).
+  double p50_us = 0;        ///< Median latency (median over repetitions).
+  double p99_us = 0;        ///< 99th percentile latency (median over repetitions).
+  double max_us = 0;        ///< Slowest request (max over repetitions).
+  double errors = 0;        ///< Failed requests (sum over repetitions).
+  double dials_per_1k = 0;  ///< Dials per 1000 requests (median).
+  double peak_open = -1;    ///< Most connections open at once (max; -1: unknown).
+  double tw_before = 0;     ///< TIME_WAIT sockets before the first repetition.
+  double tw_after = 0;      ///< TIME_WAIT sockets the run left (median).
+  double ns_per_op = 0;     ///< acquire_release only: nanoseconds per acquire + release.
+  int repetitions = 0;      ///< Repetitions merged into this row.
+};
+
+/// What every input file's header says about the run; from the first file, plus the stages.
+struct Meta {
+  std::map<std::string, std::string> fields;  ///< date, host, cpus, compiler, flags, mode, ...
+  std::vector<std::string> stages;            ///< Stages present, in order.
+};
+
+/// Reads Google Benchmark JSON files (one per stage binary) into rows and metadata. Throws
+/// std::runtime_error naming the file for input it cannot read.
+void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& meta);
+
+/// One budget from DESIGN.md, checked against the rows.
+struct Budget {
+  std::string claim;       ///< "stage2 steady ≥ 3 × stage1 (4 threads, 64 B)".
+  std::string measured{};  ///< "9.41×", or "not measured".
+  bool met = false;        ///< Whether the measurement meets the claim.
+  bool known = false;      ///< False when the rows needed were not measured.
+};
+
+/// Checks every budget that the stages present can be held to.
+std::vector<Budget> check_budgets(const std::vector<Row>& rows);
+
+/// Renders the Markdown report.
+std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
+                            const std::vector<Budget>& budgets);
+
+/// Renders report.json: {"meta": {...}, "rows": [...], "budgets": [...]}.
+std::string render_json(const std::vector<Row>& rows, const Meta& meta,
+                        const std::vector<Budget>& budgets);
+
+/// Renders the chart's data: steady requests/s with 64 B payloads, a line per thread count and
+/// a column per stage (and dedicated).
+std::string chart_data(const std::vector<Row>& rows, const Meta& meta);
+
+/// Renders the gnuplot script that draws chart_data() from `data_file` into `png` and `svg`.
+std::string chart_script(const Meta& meta, const std::string& data_file, const std::string& png,
+                         const std::string& svg);
+
+}  // namespace tcppool::bench::report

@@ -1,0 +1,250 @@
+// Tests for common/bench/report.hpp: merging benchmark JSON into the cross-stage report.
+#include "common/bench/report.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace tcppool::bench::report {
+namespace {
+
+using nlohmann::json;
+
+json run(const std::string& name, double rps, int threads, int payload, int pool, double errors = 0,
+         double peak = 4) {
+  return {{"name", name + "/iterations:1/manual_time"},
+          {"run_name", name + "/iterations:1/manual_time"},
+          {"run_type", "iteration"},
+          {"real_time", 500.0},
+          {"time_unit", "ms"},
+          {"rps", rps},
+          {"p50_us", rps / 1000},
+          {"p99_us", rps / 100},
+          {"max_us", rps / 10},
+          {"errors", errors},
+          {"dials_per_1k", 0.0},
+          {"peak_open", peak},
+          {"tw_before", 7.0},
+          {"tw_after", 0.0},
+          {"threads", threads},
+          {"payload_bytes", payload},
+          {"pool_size", pool}};
+}
+
+json acquire(const std::string& stage, double ns) {
+  return {{"name", "acquire_release/" + stage},
+          {"run_name", "acquire_release/" + stage},
+          {"run_type", "iteration"},
+          {"real_time", ns},
+          {"time_unit", "ns"}};
+}
+
+class Report : public ::testing::Test {
+ protected:
+  std::string write(const std::string& stage, const json& benchmarks) {
+    json doc = {{"context",
+                 {{"date", "2026-11-22"},
+                  {"host_name", "box"},
+                  {"num_cpus", 2},
+                  {"stage", stage},
+                  {"mode", "full"},
+                  {"compiler", "GNU 12.2.0"},
+                  {"endpoint", "in-process"}}},
+                {"benchmarks", benchmarks}};
+    auto path = dir_ / (stage + ".json");
+    std::ofstream(path) << doc.dump();
+    return path.string();
+  }
+
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("report_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(Report, MergesRepetitionsByMedianAndKeepsDedicatedPerBinary) {
+  auto s1 =
+      write("stage1", json::array({run("steady/stage1/threads:4/payload:64", 10000, 4, 64, 0),
+                                   run("steady/stage1/threads:4/payload:64", 12000, 4, 64, 0, 1),
+                                   run("steady/stage1/threads:4/payload:64", 11000, 4, 64, 0, 2),
+                                   run("steady/dedicated/threads:4/payload:64", 100000, 4, 64, 0),
+                                   acquire("stage1", 60000)}));
+  auto s2 =
+      write("stage2", json::array({run("steady/stage2/threads:4/payload:64", 98000, 4, 64, 4),
+                                   run("steady/dedicated/threads:4/payload:64", 100000, 4, 64, 0),
+                                   acquire("stage2", 41.5)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s2, s1}, rows, meta);
+  EXPECT_EQ(meta.stages, (std::vector<std::string>{"stage1", "stage2"}));
+  EXPECT_EQ(meta.fields["compiler"], "GNU 12.2.0");
+  ASSERT_EQ(rows.size(), 6u);
+  const Row* r1 = nullptr;
+  int dedicated = 0;
+  for (const auto& r : rows) {
+    if (r.scenario == "steady" && r.stage == "stage1") r1 = &r;
+    if (r.stage == "dedicated") ++dedicated;
+  }
+  ASSERT_NE(r1, nullptr);
+  EXPECT_EQ(r1->repetitions, 3);
+  EXPECT_DOUBLE_EQ(r1->rps, 11000);    // median
+  EXPECT_DOUBLE_EQ(r1->errors, 3);     // sum
+  EXPECT_DOUBLE_EQ(r1->max_us, 1200);  // max
+  EXPECT_EQ(r1->threads, 4);
+  EXPECT_EQ(r1->payload_bytes, 64);
+  EXPECT_EQ(dedicated, 2) << "each binary's dedicated row stays its own measurement";
+}
+
+// A paired run (scenarios.hpp) carries its B side under b_ names; the label says what B is.
+TEST_F(Report, PairedRunsBecomeTwoRows) {
+  json steady = run("steady/stage2/threads:16/payload:64", 60000, 16, 64, 16);
+  steady["label"] = "b=dedicated";
+  steady["b_rps"] = 64000.0;
+  steady["b_p99_us"] = 321.0;
+  steady["b_threads"] = 16;
+  steady["b_payload_bytes"] = 64;
+  steady["b_pool_size"] = 0;
+  json crowd = run("contention/stage2/threads:64/payload:64", 50000, 64, 64, 8);
+  crowd["label"] = "b=threads";
+  crowd["b_rps"] = 55000.0;
+  crowd["b_threads"] = 8;
+  crowd["b_payload_bytes"] = 64;
+  crowd["b_pool_size"] = 8;
+  std::vector<Row> rows;
+  Meta meta;
+  load({write("stage2", json::array({steady, crowd}))}, rows, meta);
+  ASSERT_EQ(rows.size(), 4u);
+  const Row* ded = nullptr;
+  const Row* eight = nullptr;
+  for (const auto& r : rows) {
+    if (r.stage == "dedicated") ded = &r;
+    if (r.scenario == "contention" && r.threads == 8) eight = &r;
+  }
+  ASSERT_NE(ded, nullptr);
+  EXPECT_EQ(ded->measured_with, "stage2");
+  EXPECT_EQ(ded->threads, 16);
+  EXPECT_DOUBLE_EQ(ded->rps, 64000);
+  EXPECT_DOUBLE_EQ(ded->p99_us, 321);
+  ASSERT_NE(eight, nullptr);
+  EXPECT_EQ(eight->stage, "stage2");
+  EXPECT_EQ(eight->pool_size, 8);
+  EXPECT_DOUBLE_EQ(eight->rps, 55000);
+}
+
+TEST_F(Report, BudgetsAreCheckedAgainstTheRows) {
+  auto s1 =
+      write("stage1", json::array({run("steady/stage1/threads:4/payload:64", 10000, 4, 64, 0)}));
+  auto s2 =
+      write("stage2", json::array({run("steady/stage2/threads:4/payload:64", 40000, 4, 64, 4),
+                                   run("steady/dedicated/threads:4/payload:64", 50000, 4, 64, 0),
+                                   acquire("stage2", 60)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s1, s2}, rows, meta);
+  auto budgets = check_budgets(rows);
+  auto find = [&](const std::string& prefix) -> const Budget* {
+    for (const auto& b : budgets) {
+      if (b.claim.starts_with(prefix)) return &b;
+    }
+    return nullptr;
+  };
+  const Budget* pays = find("stage2 steady ≥ 3 × stage1 (4 threads, 64 B)");
+  ASSERT_NE(pays, nullptr);
+  EXPECT_TRUE(pays->known);
+  EXPECT_TRUE(pays->met);
+  EXPECT_EQ(pays->measured, "4.00×");
+  const Budget* ceiling = find("stage2 steady ≥ 0.95 × dedicated");
+  ASSERT_NE(ceiling, nullptr);
+  EXPECT_FALSE(ceiling->met) << "40000 / 50000 = 0.8";
+  EXPECT_NE(ceiling->measured.find("0.80×"), std::string::npos) << ceiling->measured;
+  const Budget* cost = find("stage2 uncontended acquire + release ≤ 50 ns");
+  ASSERT_NE(cost, nullptr);
+  EXPECT_FALSE(cost->met);
+  const Budget* unmeasured = find("stage2 steady ≥ 3 × stage1 (16 threads, 64 B)");
+  ASSERT_NE(unmeasured, nullptr);
+  EXPECT_FALSE(unmeasured->known);
+  EXPECT_EQ(unmeasured->measured, "not measured");
+  EXPECT_EQ(find("stage3"), nullptr) << "no budget for a stage that was not run";
+}
+
+// Stages run minutes apart; each is divided by the ceiling measured beside it before they are
+// compared, so a machine that was twice as fast during stage 1's run does not halve the ratio.
+TEST_F(Report, StageRatiosCancelDriftThroughThePairedCeiling) {
+  auto s1 = write("stage1",
+                  json::array({run("steady/stage1/threads:4/payload:64", 25000, 4, 64, 0),
+                               run("steady/dedicated/threads:4/payload:64", 100000, 4, 64, 0)}));
+  auto s2 =
+      write("stage2", json::array({run("steady/stage2/threads:4/payload:64", 40000, 4, 64, 4),
+                                   run("steady/dedicated/threads:4/payload:64", 50000, 4, 64, 0)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s1, s2}, rows, meta);
+  for (const auto& b : check_budgets(rows)) {
+    if (b.claim == "stage2 steady ≥ 3 × stage1 (4 threads, 64 B)") {
+      EXPECT_EQ(b.measured, "3.20×") << "(40000/50000) / (25000/100000), not 40000/25000";
+      EXPECT_TRUE(b.met);
+    }
+  }
+  std::string md = render_markdown(rows, meta, check_budgets(rows));
+  EXPECT_NE(md.find("| stage2 | – | 3.20× | – | – |"), std::string::npos) << md;
+}
+
+TEST_F(Report, MarkdownJsonAndChartCarryTheNumbers) {
+  auto s1 = write("stage1",
+                  json::array({run("steady/stage1/threads:4/payload:64", 11300, 4, 64, 0),
+                               run("steady/dedicated/threads:4/payload:64", 113000, 4, 64, 0),
+                               run("burst/stage1/threads:64/payload:64", 9000, 64, 64, 0, 0, 64)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s1}, rows, meta);
+  meta.fields["commit"] = "abc1234";
+  auto budgets = check_budgets(rows);
+  std::string md = render_markdown(rows, meta, budgets);
+  EXPECT_NE(md.find("abc1234"), std::string::npos);
+  EXPECT_NE(md.find("| stage1 | – | 11.3k | – | – |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| dedicated | – | 113k | – | – |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| stage1 | – | 0.10× | – | – |"), std::string::npos) << "ratio to dedicated";
+  EXPECT_NE(md.find("## burst"), std::string::npos);
+
+  json doc = json::parse(report::render_json(rows, meta, budgets));
+  ASSERT_EQ(doc["rows"].size(), 3u);
+  for (const char* k : {"scenario", "stage", "threads", "payload_bytes", "pool_size", "rps",
+                        "p50_us", "p99_us", "max_us", "errors", "dials_per_1k", "peak_open"}) {
+    EXPECT_TRUE(doc["rows"][0].contains(k)) << k;
+  }
+  EXPECT_EQ(doc["rows"][1]["stage"], "dedicated");
+  EXPECT_EQ(doc["meta"]["commit"], "abc1234");
+
+  std::string dat = chart_data(rows, meta);
+  EXPECT_NE(dat.find("threads stage1 dedicated\n"), std::string::npos) << dat;
+  EXPECT_NE(dat.find("\n4 11300 113000\n"), std::string::npos) << dat;
+  std::string gp = chart_script(meta, "d.dat", "r.png", "r.svg");
+  EXPECT_NE(gp.find("plot for [c=2:3] 'd.dat'"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set output 'r.svg'"), std::string::npos);
+}
+
+TEST_F(Report, UnreadableOrForeignInputIsAnErrorNamingTheFile) {
+  std::vector<Row> rows;
+  Meta meta;
+  EXPECT_THROW(load({(dir_ / "missing.json").string()}, rows, meta), std::runtime_error);
+  auto bad = dir_ / "bad.json";
+  std::ofstream(bad) << "{ not json";
+  try {
+    load({bad.string()}, rows, meta);
+    FAIL() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+  }
+  auto foreign = dir_ / "foreign.json";
+  std::ofstream(foreign) << R"({"context": {}, "benchmarks": []})";
+  EXPECT_THROW(load({foreign.string()}, rows, meta), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace tcppool::bench::report

@@ -1,0 +1,271 @@
+// common/bench/scenarios.cpp: the scenarios' bodies.
+#include "common/bench/scenarios.hpp"
+
+#include <cstdio>
+#include <functional>
+#include <utility>
+
+#include "common/bench/target.hpp"
+#include "common/bench/workload.hpp"
+#include "common/net/error.hpp"
+#include "common/net/tcp.hpp"
+
+namespace tcppool::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A Client that sends every request through the shared pool.
+class PoolClient final : public Client {
+ public:
+  explicit PoolClient(PoolUnderTest& pool) : pool_(pool) {}
+  std::expected<void, std::error_code> request(std::span<const std::byte> request,
+                                               std::span<std::byte> reply) override {
+    return pool_.request(request, reply);
+  }
+
+ private:
+  PoolUnderTest& pool_;
+};
+
+// The ceiling: a Client that owns one persistent connection, dialed on first use and again
+// only after a failure. No pool, no lock, no sharing.
+class DedicatedClient final : public Client {
+ public:
+  explicit DedicatedClient(net::Endpoint endpoint) : endpoint_(endpoint) {}
+  std::expected<void, std::error_code> request(std::span<const std::byte> request,
+                                               std::span<std::byte> reply) override {
+    if (!socket_) {
+      auto s = net::dial(endpoint_, net::Deadline::after(kRequestTimeout));
+      if (!s) return std::unexpected(s.error());
+      (void)net::set_nodelay(s->fd());
+      socket_ = std::move(*s);
+    }
+    auto r = echo::round_trip(socket_.fd(), request, reply, net::Deadline::after(kRequestTimeout));
+    if (!r) socket_.reset();
+    return r;
+  }
+
+ private:
+  net::Endpoint endpoint_;
+  net::Socket socket_;
+};
+
+// Lends a Client that outlives the run to one run's thread: dedicated connections stay open
+// from one slice to the next, as a pool's do.
+class BorrowedClient final : public Client {
+ public:
+  explicit BorrowedClient(Client& client) : client_(client) {}
+  std::expected<void, std::error_code> request(std::span<const std::byte> request,
+                                               std::span<std::byte> reply) override {
+    return client_.request(request, reply);
+  }
+
+ private:
+  Client& client_;
+};
+
+// One measured side of a scenario, and what it measured over all its slices. Each side has a
+// server of its own, so that its counters (peak open connections, TIME_WAIT) are its own.
+struct Side {
+  const Target& target;
+  Workload workload;
+  ClientFactory clients;
+  std::size_t pool_size = 0;  // as reported: 0 when the clients keep no pool
+  WorkloadResult total{};
+  std::uint64_t peak_open = 0;
+};
+
+// Runs one slice of `side` and adds it to the side's totals.
+void run_slice(Side& side) {
+  Workload w = side.workload;
+  echo::EchoServer* server = side.target.server();
+  if (server) w.on_measure_start = [server] { server->reset_peak(); };
+  side.total.add(run_workload(w, side.clients));
+  if (server) side.peak_open = std::max(side.peak_open, server->stats().peak);
+}
+
+double micros(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+// Writes a side's counters (see scenarios.hpp), each name prefixed with `prefix`.
+void write_counters(benchmark::State& state, const std::string& prefix, const Side& side,
+                    std::uint64_t tw_before) {
+  const Target& target = side.target;
+  const WorkloadResult& r = side.total;
+  auto set = [&](const char* name, double value) { state.counters[prefix + name] = value; };
+  set("rps", r.rps());
+  set("p50_us", micros(r.latency.percentile(50)));
+  set("p99_us", micros(r.latency.percentile(99)));
+  set("max_us", micros(r.latency.max()));
+  set("errors", static_cast<double>(r.errors));
+  set("dials_per_1k",
+      r.requests ? 1000.0 * static_cast<double>(r.dials) / static_cast<double>(r.requests) : 0.0);
+  set("peak_open", target.server() ? static_cast<double>(side.peak_open) : -1.0);
+  set("threads", side.workload.threads);
+  set("payload_bytes", static_cast<double>(side.workload.payload_bytes));
+  set("pool_size", static_cast<double>(side.pool_size));
+  set("tw_before", static_cast<double>(tw_before));
+  set("tw_after", static_cast<double>(time_wait_count(target.port())));
+  for (const auto& [kind, n] : r.error_kinds) {
+    std::fprintf(stderr, "    %s%llu failed: %s\n", prefix.c_str(),
+                 static_cast<unsigned long long>(n), kind.c_str());
+  }
+  if (r.requests == 0) state.SkipWithError("no request completed");
+}
+
+std::expected<Target, std::error_code> open_target(benchmark::State& state, const Config& config) {
+  auto target = Target::open(config.endpoint, config.server_cpu);
+  if (!target) state.SkipWithError(("server: " + target.error().message()).c_str());
+  return target;
+}
+
+ClientFactory pool_clients(PoolUnderTest& pool) {
+  return [&pool](int) { return std::make_unique<PoolClient>(pool); };
+}
+
+Workload timed(const Config& config, int threads, std::size_t payload,
+               net::Clock::duration duration) {
+  Workload w;
+  w.threads = threads;
+  w.payload_bytes = payload;
+  w.warmup = config.warmup;
+  w.duration = duration;
+  w.cpus = config.client_cpus;
+  return w;
+}
+
+// [measure_paired]
+// Measures A and B in alternating slices (A B, B A, A B, ...: the reversal cancels a steady
+// drift) and reports A's counters plainly and B's with the prefix "b_".
+void measure_paired(benchmark::State& state, const Config& config, Side& a, Side& b,
+                    const char* b_is) {
+  std::uint64_t tw_before = time_wait_count();
+  for (int pair = 0; pair < config.pairs; ++pair) {
+    bool a_first = pair % 2 == 0;
+    run_slice(a_first ? a : b);
+    run_slice(a_first ? b : a);
+  }
+  write_counters(state, "", a, tw_before);
+  write_counters(state, "b_", b, tw_before);
+  state.SetLabel(std::string("b=") + b_is);
+  state.SetIterationTime(std::chrono::duration<double>(a.total.elapsed + b.total.elapsed).count());
+}
+// [measure_paired]
+
+// Measures one side once per Google Benchmark repetition.
+void measure_single(benchmark::State& state, Side& side) {
+  std::uint64_t tw_before = time_wait_count();
+  run_slice(side);
+  write_counters(state, "", side, tw_before);
+  state.SetIterationTime(std::chrono::duration<double>(side.total.elapsed).count());
+}
+
+}  // namespace
+
+Config Config::for_mode(bool quick) {
+  Config c;
+  c.quick = quick;
+  c.repetitions = quick ? 1 : 3;
+  c.warmup = quick ? 10ms : 15ms;
+  c.pairs = quick ? 2 : 8;
+  c.slice = quick ? 25ms : 60ms;
+  return c;
+}
+
+void warm_up(const Config& config) {
+  auto target = Target::open(config.endpoint, config.server_cpu);
+  if (!target) return;  // the first scenario reports the problem
+  auto endpoint = net::Endpoint::parse(target->endpoint());
+  Workload w = timed(config, 4, 64, config.quick ? 50ms : 300ms);
+  run_workload(w, [&](int) { return std::make_unique<DedicatedClient>(*endpoint); });
+}
+
+void acquire_release(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  auto target = open_target(state, config);
+  if (!target) return;
+  auto pool = stage.make_pool(target->endpoint(), 1);
+  pool->acquire_release(state);
+}
+
+void steady(benchmark::State& state, const StageInfo& stage, const Config& config, int threads,
+            std::size_t payload) {
+  for (auto _ : state) {
+    auto for_pool = open_target(state, config);
+    auto for_dedicated = open_target(state, config);
+    if (!for_pool || !for_dedicated) return;
+    auto endpoint = net::Endpoint::parse(for_dedicated->endpoint());
+    std::vector<std::unique_ptr<DedicatedClient>> dedicated;
+    for (int t = 0; t < threads; ++t)
+      dedicated.push_back(std::make_unique<DedicatedClient>(*endpoint));
+    auto pool = stage.make_pool(for_pool->endpoint(), static_cast<std::size_t>(threads));
+    Side a{*for_pool, timed(config, threads, payload, config.slice), pool_clients(*pool),
+           stage.sized ? static_cast<std::size_t>(threads) : 0};
+    Side b{*for_dedicated, timed(config, threads, payload, config.slice),
+           [&dedicated](int t) { return std::make_unique<BorrowedClient>(*dedicated[t]); }};
+    measure_paired(state, config, a, b, "dedicated");
+  }
+}
+
+// Both sides share one pool, and so one server: the connections are the same eight.
+void contention(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    auto pool = stage.make_pool(target->endpoint(), kPool);
+    std::size_t shown = stage.sized ? kPool : 0;
+    Side a{*target, timed(config, 64, 64, config.slice), pool_clients(*pool), shown};
+    Side b{*target, timed(config, 8, 64, config.slice), pool_clients(*pool), shown};
+    measure_paired(state, config, a, b, "threads");
+  }
+}
+
+void burst(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    auto pool = stage.make_pool(target->endpoint(), kPool);  // cold: nothing dialed yet
+    Workload w;
+    w.threads = 64;
+    w.requests_per_thread = config.quick ? 10 : 50;
+    w.cpus = config.client_cpus;
+    Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
+void idle_close(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 4;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    target->server()->set_faults({.idle_close = 50ms});
+    auto pool = stage.make_pool(target->endpoint(), kPool);
+    Workload w;
+    w.threads = 4;
+    w.round_length = 5;
+    w.round_pause = 80ms;
+    w.requests_per_thread = w.round_length * (config.quick ? 3 : 8);
+    w.cpus = config.client_cpus;
+    Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
+void stall(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  constexpr auto kStall = 200ms;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    auto pool = stage.make_pool(target->endpoint(), kPool);
+    Workload w = timed(config, 8, 64, 3 * kStall);
+    echo::EchoServer* server = target->server();
+    w.events = {{kStall, [server, kStall] { server->stall_for(kStall); }}};
+    Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
+}  // namespace tcppool::bench

@@ -1,0 +1,84 @@
+// common/bench/scenarios.hpp: the benchmark scenarios, written once for every stage.
+//
+// Each scenario is one Google Benchmark run with manual timing: it starts a fresh echo server,
+// builds the stage's pool, runs client threads (workload.hpp) and reports custom counters:
+//
+//   rps             requests per second over the measured time
+//   p50_us p99_us   latency percentiles, one histogram merged across threads
+//   max_us          the slowest request
+//   errors          failed requests (every echo is verified byte for byte)
+//   dials_per_1k    connections dialed per 1000 requests while measuring
+//   peak_open       most connections open at once, from the server's counters (-1: unknown)
+//   tw_before       TIME_WAIT sockets in the machine before the run (stage 1 feels them)
+//   tw_after        TIME_WAIT sockets this run's client left behind
+//   threads payload_bytes pool_size   what was measured
+//
+// Paired scenarios measure two sides, A and B, in alternating slices (A B B A A B ...), so
+// that both see the same machine: on a small shared machine the throughput of the same code
+// drifts by tens of percent from one second to the next, and a ratio of two measurements taken
+// a minute apart would mostly measure that drift. B's counters carry a `b_` prefix and the
+// label says what B is ("b=dedicated", "b=threads"). steady pairs the pool with dedicated
+// connections; contention pairs 64 threads with 8 on the same pool.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/bench/harness.hpp"
+#include "common/net/deadline.hpp"
+
+namespace tcppool::bench {
+
+/// How long and how often to measure; set by --quick, --endpoint and --pin.
+struct Config {
+  bool quick = false;              ///< --quick: every scenario, briefly.
+  std::string endpoint;            ///< --endpoint: an external server ("" = in-process).
+  int repetitions = 3;             ///< Runs of each unpaired scenario (the report takes medians).
+  net::Clock::duration warmup{};   ///< Unmeasured start of every timed run and slice.
+  int pairs = 8;                   ///< A-B pairs of slices in a paired scenario.
+  net::Clock::duration slice{};    ///< Measured time of one slice.
+  int server_cpu = -1;             ///< CPU for the in-process server's loop (-1: any).
+  std::vector<int> client_cpus{};  ///< CPUs for the client threads (empty: any).
+
+  /// Returns the configuration for full (`make bench`) or quick (`make bench-quick`) runs.
+  static Config for_mode(bool quick);
+};
+
+/// Whether `config` can run fault scenarios: only against the in-process server.
+inline bool has_faults(const Config& config) { return config.endpoint.empty(); }
+
+/// Runs echoes, unmeasured, for a moment before the first scenario, so that it does not pay for
+/// a cold machine (page faults, CPU frequency, the scheduler's first placement).
+void warm_up(const Config& config);
+
+/// acquire_release: acquire() and release in a loop, no I/O, one thread: the pool's own cost.
+void acquire_release(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+/// steady (paired): `threads` clients echo `payload` bytes back to back through a pool that
+/// keeps up to `threads` connections (threads <= pool size); B: the same clients, each on a
+/// connection of its own (the dedicated ceiling).
+void steady(benchmark::State& state, const StageInfo& stage, const Config& config, int threads,
+            std::size_t payload);
+
+/// contention (paired): 64 threads share a pool of 8 connections; B: 8 threads on the same
+/// pool. Shows whether throughput holds with 8 times more threads than connections.
+void contention(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+/// burst: 64 threads start at once on a cold pool of 8 and each sends a fixed number of
+/// requests. Shows what a sudden spike does: how many connections it opens (peak_open) and
+/// what queueing costs in latency.
+void burst(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+/// idle_close: the server closes connections idle for 50 ms, and 4 clients pause together for
+/// 80 ms after every 5 requests, so idle connections go stale. Counts the failed requests.
+void idle_close(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+/// stall: 8 clients on a pool of 8; 200 ms into the measured time the server stalls for
+/// 200 ms. The slowest requests (max_us, p99_us) show how long a caller can be held up.
+void stall(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+}  // namespace tcppool::bench

@@ -1,0 +1,245 @@
+// Tests for common/echo/cli.hpp: the echo_server command line (every flag, the defaults, and an
+// error that names the flag for every kind of bad input), --help, and the stats line.
+#include "common/echo/cli.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tcppool::echo {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+std::expected<CliConfig, std::string> parse(std::initializer_list<std::string_view> args) {
+  std::vector<std::string_view> v(args);
+  return parse_cli(v);
+}
+
+// Returns the error for `args`, or a marker that makes the caller's HasSubstr fail.
+std::string error_of(std::initializer_list<std::string_view> args) {
+  auto config = parse(args);
+  if (config) return "<parsed without error>";
+  return config.error();
+}
+
+TEST(EchoCli, DefaultsAreLoopbackPort7007AndNoFaults) {
+  auto config = parse({});
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->server.address, "127.0.0.1");
+  EXPECT_EQ(config->server.port, 7007);
+  EXPECT_EQ(config->server.buffer_bytes, 64u * 1024u);
+  EXPECT_EQ(config->server.seed, 1u);
+  const Faults& f = config->server.faults;
+  EXPECT_EQ(f.latency, 0us);
+  EXPECT_EQ(f.idle_close, 0ms);
+  EXPECT_EQ(f.max_age, 0ms);
+  EXPECT_EQ(f.reset_probability, 0.0);
+  EXPECT_EQ(f.max_connections, 0u);
+  EXPECT_TRUE(f.accepting);
+  EXPECT_EQ(config->stall, Clock::duration::zero());
+  EXPECT_EQ(config->stall_every, Clock::duration::zero());
+  EXPECT_EQ(config->restart_every, Clock::duration::zero());
+  EXPECT_EQ(config->restart_downtime, Clock::duration::zero());
+  EXPECT_FALSE(config->help);
+  EXPECT_FALSE(config->quiet);
+}
+
+TEST(EchoCli, ParsesEveryFlag) {
+  auto config = parse({"--address",
+                       "::1",
+                       "--port",
+                       "0",
+                       "--buffer",
+                       "4096",
+                       "--max-conns",
+                       "9",
+                       "--latency",
+                       "250us",
+                       "--idle-close",
+                       "2s",
+                       "--max-age",
+                       "1500ms",
+                       "--reset-prob",
+                       "0.25",
+                       "--seed",
+                       "18446744073709551615",
+                       "--stall",
+                       "300ms",
+                       "--stall-every",
+                       "5s",
+                       "--restart-every",
+                       "10s",
+                       "--restart-downtime",
+                       "200ms",
+                       "--no-accept",
+                       "--quiet"});
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->server.address, "::1");
+  EXPECT_EQ(config->server.port, 0);
+  EXPECT_EQ(config->server.buffer_bytes, 4096u);
+  EXPECT_EQ(config->server.seed, 18446744073709551615u);
+  const Faults& f = config->server.faults;
+  EXPECT_EQ(f.max_connections, 9u);
+  EXPECT_EQ(f.latency, 250us);
+  EXPECT_EQ(f.idle_close, 2000ms);
+  EXPECT_EQ(f.max_age, 1500ms);
+  EXPECT_EQ(f.reset_probability, 0.25);
+  EXPECT_FALSE(f.accepting);
+  EXPECT_EQ(config->stall, 300ms);
+  EXPECT_EQ(config->stall_every, 5s);
+  EXPECT_EQ(config->restart_every, 10s);
+  EXPECT_EQ(config->restart_downtime, 200ms);
+  EXPECT_TRUE(config->quiet);
+  EXPECT_FALSE(config->help);
+}
+
+TEST(EchoCli, AcceptsTheEdgesOfEachRange) {
+  auto config = parse({"--port", "65535", "--reset-prob", "1", "--buffer", "1"});
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->server.port, 65535);
+  EXPECT_EQ(config->server.faults.reset_probability, 1.0);
+  EXPECT_EQ(config->server.buffer_bytes, 1u);
+  config = parse({"--reset-prob", "0", "--stall", "0ms"});
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->server.faults.reset_probability, 0.0);
+  EXPECT_EQ(config->stall, Clock::duration::zero());
+}
+
+TEST(EchoCli, HelpIsRecognisedInBothSpellings) {
+  for (std::string_view flag : {"--help", "-h"}) {
+    auto config = parse({"--port", "1", flag});
+    ASSERT_TRUE(config) << config.error();
+    EXPECT_TRUE(config->help) << flag;
+  }
+}
+
+TEST(EchoCli, ParseDurationTakesUsMsAndS) {
+  EXPECT_EQ(parse_duration("250us"), Clock::duration(250us));
+  EXPECT_EQ(parse_duration("50ms"), Clock::duration(50ms));
+  EXPECT_EQ(parse_duration("2s"), Clock::duration(2s));
+  EXPECT_EQ(parse_duration("0s"), Clock::duration::zero());
+}
+
+TEST(EchoCli, ParseDurationSaysWhatIsWrong) {
+  auto no_unit = parse_duration("50");
+  ASSERT_FALSE(no_unit);
+  EXPECT_THAT(no_unit.error(), HasSubstr("missing unit"));
+  auto bad_unit = parse_duration("5m");
+  ASSERT_FALSE(bad_unit);
+  EXPECT_THAT(bad_unit.error(), HasSubstr("unknown unit 'm'"));
+  for (std::string_view text : {"", "ms", "-5ms", "x5s", " 5s"}) {
+    auto d = parse_duration(text);
+    ASSERT_FALSE(d) << "'" << text << "' parsed";
+    EXPECT_THAT(d.error(), HasSubstr("expected a duration")) << "'" << text << "'";
+  }
+  EXPECT_FALSE(parse_duration("1.5s"));
+  EXPECT_FALSE(parse_duration("5 ms"));
+  EXPECT_FALSE(parse_duration("99999999999999999999s"));
+}
+
+TEST(EchoCli, BadNumbersNameTheFlagAndTheValue) {
+  EXPECT_THAT(error_of({"--port", "70000"}), HasSubstr("--port: expected a number in 0..65535"));
+  EXPECT_THAT(error_of({"--port", "70000"}), HasSubstr("70000"));
+  EXPECT_THAT(error_of({"--port", "-1"}), HasSubstr("--port:"));
+  EXPECT_THAT(error_of({"--port", "80x"}), HasSubstr("--port:"));
+  EXPECT_THAT(error_of({"--port", ""}), HasSubstr("--port:"));
+  EXPECT_THAT(error_of({"--buffer", "0"}), HasSubstr("--buffer: must be at least 1"));
+  EXPECT_THAT(error_of({"--buffer", "lots"}), HasSubstr("--buffer:"));
+  EXPECT_THAT(error_of({"--max-conns", "many"}), HasSubstr("--max-conns:"));
+  EXPECT_THAT(error_of({"--seed", "-3"}), HasSubstr("--seed:"));
+}
+
+TEST(EchoCli, BadProbabilitiesNameTheFlag) {
+  for (std::string_view p : {"1.5", "-0.1", "nan", "half", "0.5x"}) {
+    std::string error = error_of({"--reset-prob", p});
+    EXPECT_THAT(error, HasSubstr("--reset-prob: expected a probability in [0, 1]")) << p;
+    EXPECT_THAT(error, HasSubstr(std::string(p))) << p;
+  }
+}
+
+TEST(EchoCli, BadDurationsNameTheFlagAndTheReason) {
+  EXPECT_THAT(error_of({"--latency", "50"}), HasSubstr("--latency: missing unit in '50'"));
+  EXPECT_THAT(error_of({"--idle-close", "5m"}), HasSubstr("--idle-close: unknown unit 'm'"));
+  for (std::string_view flag : {"--latency", "--idle-close", "--max-age", "--stall",
+                                "--stall-every", "--restart-every", "--restart-downtime"}) {
+    EXPECT_THAT(error_of({flag, "soon"}), HasSubstr(std::string(flag) + ": expected a duration"));
+  }
+}
+
+// The idle and age timers count whole milliseconds: a shorter value would silently be zero.
+TEST(EchoCli, SubMillisecondIdleAndAgeLimitsAreRejected) {
+  EXPECT_THAT(error_of({"--idle-close", "500us"}),
+              HasSubstr("--idle-close: must be a whole number of milliseconds, got '500us'"));
+  EXPECT_THAT(error_of({"--max-age", "1500us"}),
+              HasSubstr("--max-age: must be a whole number of milliseconds"));
+  auto ok = parse({"--idle-close", "1000us", "--max-age", "0ms"});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->server.faults.idle_close, std::chrono::milliseconds(1));
+  EXPECT_EQ(ok->server.faults.max_age, std::chrono::milliseconds(0));
+}
+
+TEST(EchoCli, UnknownFlagsAndArgumentsAreRejected) {
+  EXPECT_THAT(error_of({"--frobnicate", "1"}), HasSubstr("unknown flag '--frobnicate'"));
+  EXPECT_THAT(error_of({"--frobnicate", "5ms"}), HasSubstr("unknown flag '--frobnicate'"));
+  EXPECT_THAT(error_of({"--frobnicate"}), HasSubstr("unknown flag '--frobnicate'"));
+  EXPECT_THAT(error_of({"stray"}), HasSubstr("unexpected argument 'stray'"));
+  EXPECT_THAT(error_of({"-p", "7"}), HasSubstr("'-p'"));
+}
+
+TEST(EchoCli, AMissingValueNamesTheFlag) {
+  for (std::string_view flag : {"--address", "--port", "--buffer", "--max-conns", "--reset-prob",
+                                "--seed", "--latency", "--idle-close", "--max-age", "--stall"}) {
+    EXPECT_THAT(error_of({"--quiet", flag}), HasSubstr(std::string(flag) + ": missing value"));
+  }
+}
+
+TEST(EchoCli, FlagsThatNeedAnotherSaySo) {
+  EXPECT_THAT(error_of({"--stall-every", "1s"}), HasSubstr("--stall-every: needs --stall"));
+  EXPECT_TRUE(parse({"--stall-every", "1s", "--stall", "100ms"}));
+  EXPECT_THAT(error_of({"--restart-downtime", "1s"}),
+              HasSubstr("--restart-downtime: needs --restart-every"));
+  EXPECT_TRUE(parse({"--restart-downtime", "1s", "--restart-every", "5s"}));
+  EXPECT_THAT(error_of({"--restart-downtime", "2s", "--restart-every", "1s"}),
+              HasSubstr("--restart-downtime: must be shorter than --restart-every"));
+}
+
+TEST(EchoCli, UsageDescribesEveryFlag) {
+  std::string text = usage();
+  EXPECT_THAT(text, HasSubstr("Usage: echo_server"));
+  for (std::string_view flag :
+       {"--address", "--port", "--buffer", "--max-conns", "--latency", "--idle-close", "--max-age",
+        "--reset-prob", "--seed", "--stall", "--stall-every", "--restart-every",
+        "--restart-downtime", "--no-accept", "--quiet", "--help", "SIGUSR1", "SIGTERM"}) {
+    EXPECT_THAT(text, HasSubstr(std::string(flag)));
+  }
+  EXPECT_THAT(text, HasSubstr("default 7007"));
+}
+
+TEST(EchoCli, FormatStatsShowsEveryCounterAndCloseCause) {
+  Stats stats;
+  stats.accepted = 3;
+  stats.active = 1;
+  stats.peak = 2;
+  stats.bytes_in = 100;
+  stats.bytes_out = 90;
+  stats.buffered = 10;
+  for (std::size_t i = 0; i < kCloseCauses; ++i) stats.closes[i] = 10 + i;
+  std::string line = format_stats(stats);
+  EXPECT_THAT(line, HasSubstr("accepted=3 active=1 peak=2 bytes_in=100 bytes_out=90 buffered=10"));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  for (std::size_t i = 0; i < kCloseCauses; ++i) {
+    EXPECT_THAT(line, HasSubstr(std::string(" ") + to_string(static_cast<CloseCause>(i)) + "=" +
+                                std::to_string(10 + i)));
+  }
+  EXPECT_THAT(line, HasSubstr("closes: client_eof=10 idle=11 max_age=12 reset=13 over_limit=14 "
+                              "restart=15 error=16 shutdown=17"));
+}
+
+}  // namespace
+}  // namespace tcppool::echo

@@ -1,0 +1,28 @@
+// common/echo/echo_client.hpp: one verified echo round trip, the unit of work of every test and
+// benchmark.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <system_error>
+
+#include "common/net/deadline.hpp"
+
+namespace tcppool::echo {
+
+/// Fills `buffer` with bytes derived from `seed`, so that consecutive requests differ and a
+/// stale or misrouted reply is caught by the comparison in round_trip().
+void fill_pattern(std::span<std::byte> buffer, std::uint64_t seed) noexcept;
+
+/// Sends `request` on `fd`, reads the same number of bytes into `reply`, and checks they are
+/// equal. REQUIRES: reply.size() == request.size(). Fails with Errc::kBadReply when the bytes
+/// differ, and otherwise as net::send_all() and net::recv_exact() do (Errc::kPeerClosed,
+/// Errc::kTimeout, ECONNRESET, EPIPE, ...). After a failure the connection is in an unknown
+/// state and must be discarded.
+std::expected<void, std::error_code> round_trip(int fd, std::span<const std::byte> request,
+                                                std::span<std::byte> reply,
+                                                net::Deadline deadline = net::Deadline::never());
+
+}  // namespace tcppool::echo

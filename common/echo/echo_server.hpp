@@ -1,0 +1,185 @@
+// common/echo/echo_server.hpp: the shared RFC 862 echo server, with fault injection.
+//
+// Every stage's tests and benchmarks talk to this server, in-process; the echo_server binary
+// (echo_main.cpp) runs the same code for workshops and for clients written in anything else.
+// It is a textbook single-threaded poll() server: non-blocking sockets, a bounded buffer per
+// connection with backpressure, partial writes, half-close, and timers instead of sleeps. Its
+// faults are the ways real servers misbehave, so that each pool stage can be shown surviving
+// (or not surviving) them.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "common/net/deadline.hpp"
+#include "common/net/endpoint.hpp"
+#include "common/net/socket.hpp"
+
+namespace tcppool::echo {
+
+using net::Clock;
+
+/// The faults the server injects. All are off by default; a zero duration means off. They can
+/// be changed at any time with EchoServer::set_faults() and apply from the next loop turn.
+struct Faults {
+  /// Delays every echo: bytes read at time t are written back no earlier than t + latency.
+  /// Timer-driven; the loop never sleeps.
+  std::chrono::microseconds latency{0};
+  /// Closes a connection that has moved no bytes for this long. The client sees EOF, or a
+  /// reset if bytes it sent were still unread (backpressure).
+  std::chrono::milliseconds idle_close{0};
+  /// Closes a connection this long after it was accepted, busy or not: EOF, or a reset if
+  /// bytes the client sent were still unread.
+  std::chrono::milliseconds max_age{0};
+  /// For each read that brings data, resets (RST) the connection instead of echoing, with this
+  /// probability in [0, 1].
+  double reset_probability = 0.0;
+  /// Closes newly accepted connections while this many are already open; 0 means no limit.
+  std::size_t max_connections = 0;
+  /// When false the server stops accepting: new connections complete their handshake in the
+  /// kernel's backlog and wait there, unanswered, and once the backlog is full further SYNs
+  /// are dropped (the client's connect then times out).
+  bool accepting = true;
+};
+
+/// Why the server closed a connection; indexes Stats::closes.
+enum class CloseCause {
+  kClientEof,  ///< The client closed (or half-closed) and everything was echoed.
+  kIdle,       ///< Faults::idle_close.
+  kMaxAge,     ///< Faults::max_age.
+  kReset,      ///< Faults::reset_probability (closed with RST).
+  kOverLimit,  ///< Faults::max_connections.
+  kRestart,    ///< EchoServer::restart().
+  kError,      ///< A read or write failed (the client reset the connection, for example).
+  kShutdown,   ///< EchoServer::stop().
+};
+
+/// The number of CloseCause values.
+inline constexpr std::size_t kCloseCauses = 8;
+
+/// Returns the name of a close cause: "client_eof", "idle", ...
+const char* to_string(CloseCause cause) noexcept;
+
+/// Counters, read together as one consistent snapshot (EchoServer::stats()).
+struct Stats {
+  std::uint64_t accepted = 0;   ///< Connections accepted since start, including over-limit ones.
+  std::uint64_t active = 0;     ///< Connections open now.
+  std::uint64_t peak = 0;       ///< Most connections open at once since start or reset_peak().
+  std::uint64_t bytes_in = 0;   ///< Bytes read from clients.
+  std::uint64_t bytes_out = 0;  ///< Bytes written back.
+  std::uint64_t buffered = 0;   ///< Bytes read and not yet written back, over all connections.
+  std::uint64_t peak_buffered = 0;          ///< Most bytes ever held in buffers at once.
+  std::uint64_t closes[kCloseCauses] = {};  ///< Closes by cause, indexed by CloseCause.
+  bool listening = false;  ///< The listening socket is open (false during a restart).
+  bool stalled = false;    ///< A stall_for() is in progress.
+
+  /// Returns the count of closes for one cause.
+  std::uint64_t closed(CloseCause cause) const noexcept {
+    return closes[static_cast<std::size_t>(cause)];
+  }
+};
+
+/// How to start an EchoServer.
+struct Options {
+  std::string address = "127.0.0.1";     ///< Address to bind; loopback unless told otherwise.
+  std::uint16_t port = 0;                ///< Port to bind; 0 picks a free one (see port()).
+  std::size_t buffer_bytes = 64 * 1024;  ///< Per-connection buffer; reading stops when full.
+  int backlog = 1024;                    ///< listen() backlog.
+  std::uint64_t seed = 1;                ///< Seed for Faults::reset_probability.
+  int cpu = -1;                          ///< Pins the loop thread to this CPU; -1: no pinning.
+  Faults faults{};                       ///< Faults active from the start.
+
+  /// Throws std::invalid_argument naming the first invalid option and why.
+  void validate() const;
+};
+
+/// An RFC 862 echo server on its own thread: every byte a client sends comes back.
+///
+///     auto server = echo::EchoServer::start({});   // 127.0.0.1, a free port
+///     if (!server) return std::unexpected(server.error());
+///     auto ep = (*server)->endpoint();
+///     (*server)->set_faults({.idle_close = 50ms});
+///     auto s = (*server)->stats();                  // accepted, active, peak, ...
+///
+/// Thread-safe: every member may be called from any thread. Control calls (set_faults(),
+/// stall_for(), restart(), reset_peak(), stats()) run on the server's loop thread and return
+/// once it has applied them, so their effect is visible when they return.
+class EchoServer {
+ public:
+  /// Binds, listens and starts the loop thread. Throws std::invalid_argument for invalid
+  /// options (see Options::validate()); fails with the errno of a failed bind or listen, for
+  /// example EADDRINUSE, or with Errc::kBadHost for an address that does not parse.
+  static std::expected<std::unique_ptr<EchoServer>, std::error_code> start(const Options& options);
+
+  /// Stops the server (see stop()).
+  ~EchoServer();
+
+  EchoServer(const EchoServer&) = delete;
+  EchoServer& operator=(const EchoServer&) = delete;
+
+  /// Returns the port the server listens on (fixed for its lifetime, restarts included).
+  std::uint16_t port() const noexcept { return endpoint_.port(); }
+
+  /// Returns the endpoint to dial: the bound address and port().
+  net::Endpoint endpoint() const { return endpoint_; }
+
+  /// Returns a snapshot of the counters.
+  Stats stats() const;
+
+  /// Sets `peak` to the number of connections open now and `peak_buffered` to the bytes held
+  /// now, so the next snapshot shows the peak of what follows.
+  void reset_peak();
+
+  /// Returns the faults in force.
+  Faults faults() const;
+
+  /// Replaces the faults in force. Throws std::invalid_argument for a probability outside
+  /// [0, 1] or a negative duration.
+  void set_faults(const Faults& faults);
+
+  /// Freezes the server for `duration`: it accepts, reads and writes nothing, and its
+  /// connection timers pause. Clients see silence, then the echoes. Returns at once.
+  void stall_for(Clock::duration duration);
+
+  /// Closes every connection and the listening socket, then listens on the same port again,
+  /// after `downtime` (during which connecting is refused). Returns once the connections are
+  /// closed and, for a zero downtime, the port is accepting again. Fails with the errno of a
+  /// failed bind (the port was taken meanwhile); the server then retries every 50 ms.
+  std::expected<void, std::error_code> restart(Clock::duration downtime = Clock::duration::zero());
+
+  /// Waits until `predicate(stats())` holds or `timeout` passes; returns whether it held.
+  /// Evaluated whenever the counters change, so a test waits for an event, not for a sleep.
+  /// The predicate runs with the counters' lock held: it must only read its argument, never
+  /// call back into the server.
+  bool wait_until(const std::function<bool(const Stats&)>& predicate,
+                  Clock::duration timeout = std::chrono::seconds(5)) const;
+
+  /// Closes every connection and stops the loop thread. Idempotent.
+  void stop();
+
+ private:
+  struct Connection;
+  struct Loop;
+
+  EchoServer(const Options& options, net::Endpoint bound, net::Socket listener);
+
+  // Runs `fn` on the loop thread and waits for it; returns false when the loop has stopped.
+  bool run_in_loop(std::function<void(Loop&)> fn) const;
+
+  const Options options_;
+  const net::Endpoint endpoint_;
+  std::unique_ptr<Loop> loop_;
+  std::jthread thread_;
+};
+
+}  // namespace tcppool::echo

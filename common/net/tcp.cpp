@@ -1,0 +1,109 @@
+// common/net/tcp.cpp: dial with a deadline, listen, socket options.
+#include "common/net/tcp.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "common/net/error.hpp"
+#include "common/net/io.hpp"
+
+namespace tcppool::net {
+namespace {
+
+std::atomic<std::uint64_t> g_dials{0};
+
+std::expected<void, std::error_code> set_int_option(int fd, int level, int name, int value) {
+  if (::setsockopt(fd, level, name, &value, sizeof value) != 0) return fail_errno();
+  return {};
+}
+
+}  // namespace
+
+// [dial]
+std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline deadline) {
+  g_dials.fetch_add(1, std::memory_order_relaxed);
+  Socket s(::socket(endpoint.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s) return fail_errno();
+
+  // A non-blocking connect returns EINPROGRESS at once; the handshake completes in the kernel
+  // and the socket becomes writable when it has, successfully or not.
+  if (::connect(s.fd(), endpoint.address(), endpoint.address_length()) != 0) {
+    if (errno != EINPROGRESS) return fail_errno();
+    if (auto ready = wait_ready(s.fd(), POLLOUT, deadline); !ready) {
+      return std::unexpected(ready.error());
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return fail_errno();
+    if (err != 0) return fail_errno(err);
+  }
+  if (auto r = set_nonblocking(s.fd(), false); !r) return std::unexpected(r.error());
+  return s;
+}
+// [dial]
+
+std::uint64_t dial_count() noexcept { return g_dials.load(std::memory_order_relaxed); }
+
+std::expected<Socket, std::error_code> listen_on(const Endpoint& endpoint, int backlog) {
+  Socket s(::socket(endpoint.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s) return fail_errno();
+  if (auto r = set_int_option(s.fd(), SOL_SOCKET, SO_REUSEADDR, 1); !r) {
+    return std::unexpected(r.error());
+  }
+  if (::bind(s.fd(), endpoint.address(), endpoint.address_length()) != 0) return fail_errno();
+  if (::listen(s.fd(), backlog) != 0) return fail_errno();
+  return s;
+}
+
+std::expected<std::uint16_t, std::error_code> local_port(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return fail_errno();
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+}
+
+std::expected<void, std::error_code> set_nodelay(int fd, bool on) {
+  return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
+}
+
+std::expected<void, std::error_code> set_keepalive(int fd, const KeepaliveOptions& options) {
+  if (options.idle.count() <= 0 || options.interval.count() <= 0 || options.count <= 0) {
+    return fail_errno(EINVAL);
+  }
+  if (auto r = set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1); !r) return r;
+  if (auto r =
+          set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(options.idle.count()));
+      !r) {
+    return r;
+  }
+  if (auto r = set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+                              static_cast<int>(options.interval.count()));
+      !r) {
+    return r;
+  }
+  return set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, options.count);
+}
+
+std::expected<void, std::error_code> set_nonblocking(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return fail_errno();
+  int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (wanted != flags && ::fcntl(fd, F_SETFL, wanted) != 0) return fail_errno();
+  return {};
+}
+
+std::expected<void, std::error_code> set_reset_on_close(int fd) {
+  linger l{1, 0};
+  if (::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) != 0) return fail_errno();
+  return {};
+}
+
+}  // namespace tcppool::net

@@ -1,0 +1,65 @@
+// common/net/tcp.hpp: opening TCP connections and setting their options.
+//
+// dial() is the one place in the repository that opens a client connection, so every stage's
+// pool dials the same way and the benchmark can count dials for all of them (dial_count()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <system_error>
+
+#include "common/net/deadline.hpp"
+#include "common/net/endpoint.hpp"
+#include "common/net/socket.hpp"
+
+namespace tcppool::net {
+
+/// Connects to `endpoint`, giving up at `deadline`.
+///
+/// The connect is non-blocking and waited for with poll(), so a peer that never answers the
+/// SYN costs at most the deadline (a blocking connect() waits for the kernel's own timeout,
+/// more than a minute by default). The returned socket is in blocking mode with close-on-exec
+/// set; the I/O functions in io.hpp bound each call with poll() when given a deadline.
+///
+/// Fails with Errc::kTimeout when the deadline passes first, or with the errno of the failed
+/// connect: ECONNREFUSED for a port nobody listens on, EADDRNOTAVAIL when the local ports are
+/// used up (often by TIME_WAIT sockets, see docs/stage1-naive.md).
+std::expected<Socket, std::error_code> dial(const Endpoint& endpoint,
+                                            Deadline deadline = Deadline::never());
+
+/// Returns how many times dial() has been called in this process (relaxed; diagnostics).
+std::uint64_t dial_count() noexcept;
+
+/// Opens a non-blocking listening socket on `endpoint` with SO_REUSEADDR set, so a restarted
+/// server can bind its port again while connections it closed are still in TIME_WAIT. Port 0
+/// picks a free port; local_port() tells which.
+std::expected<Socket, std::error_code> listen_on(const Endpoint& endpoint, int backlog = 1024);
+
+/// Returns the local port a socket is bound to.
+std::expected<std::uint16_t, std::error_code> local_port(int fd);
+
+/// Turns Nagle's algorithm off (TCP_NODELAY) or back on. With it on, a small write that
+/// follows another, unacknowledged one waits for that acknowledgement.
+std::expected<void, std::error_code> set_nodelay(int fd, bool on = true);
+
+/// TCP keepalive settings: after `idle` without traffic the kernel sends a probe every
+/// `interval`; after `count` unanswered probes it resets the connection.
+struct KeepaliveOptions {
+  std::chrono::seconds idle{30};      ///< TCP_KEEPIDLE: quiet time before the first probe.
+  std::chrono::seconds interval{10};  ///< TCP_KEEPINTVL: time between probes.
+  int count = 3;                      ///< TCP_KEEPCNT: unanswered probes before giving up.
+};
+
+/// Turns on TCP keepalive (SO_KEEPALIVE) with the given timing. Fails with EINVAL for values
+/// the kernel rejects (zero, or above its limits).
+std::expected<void, std::error_code> set_keepalive(int fd, const KeepaliveOptions& options);
+
+/// Sets or clears O_NONBLOCK.
+std::expected<void, std::error_code> set_nonblocking(int fd, bool on = true);
+
+/// Sets SO_LINGER to {on, 0 s}, so that close() sends RST instead of FIN and the socket skips
+/// TIME_WAIT. The echo server uses it to inject resets; a client should not.
+std::expected<void, std::error_code> set_reset_on_close(int fd);
+
+}  // namespace tcppool::net

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Checks that the tools a make target needs are installed, and installs what is missing with
+# apt-get (as root, or through passwordless sudo). Otherwise prints the exact command to run and
+# fails. Quick and silent when everything is present.
+#
+# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format)
+set -euo pipefail
+
+lib=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+missing=()
+
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_file() {  # need_file PACKAGE PATH...: satisfied when any PATH exists
+  local pkg=$1; shift
+  for f in "$@"; do [ -e "$f" ] && return 0; done
+  missing+=("$pkg")
+}
+
+for group in "$@"; do
+  case $group in
+    build)
+      need_cmd cmake cmake
+      need_cmd g++ g++
+      need_file libgtest-dev /usr/include/gtest/gtest.h
+      need_file libgmock-dev /usr/include/gmock/gmock.h
+      need_file libbenchmark-dev /usr/include/benchmark/benchmark.h
+      need_file nlohmann-json3-dev /usr/include/nlohmann/json.hpp
+      ;;
+    docs)
+      need_cmd doxygen doxygen
+      need_cmd dot graphviz
+      ;;
+    bench)
+      need_cmd gnuplot gnuplot-nox
+      ;;
+    format)
+      need_cmd clang-format clang-format
+      ;;
+    *)
+      echo "ensure-deps: unknown group '$group'" >&2
+      exit 2
+      ;;
+  esac
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "Missing: ${missing[*]} (Debian package names). Install them with your package manager." >&2
+    exit 1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo)
+  else
+    echo "Missing: ${missing[*]}. Run:" >&2
+    echo "  sudo apt-get update && sudo $cmd" >&2
+    exit 1
+  fi
+  echo "Installing: ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# std::expected needs GCC 12's libstdc++.
+if [[ " $* " == *" build "* ]]; then
+  major=$(g++ -dumpversion | cut -d. -f1)
+  if [ "$major" -lt 12 ]; then
+    echo "g++ $major is too old: C++23 std::expected needs g++ 12 or newer." >&2
+    exit 1
+  fi
+fi
