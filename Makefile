@@ -8,7 +8,7 @@
 #   make docs          Doxygen into build/docs/html; fails on any warning or stale excerpt
 #   make snippets      refresh the code excerpts in docs/ from the marked source regions
 #   make diff N=k      what stage k adds to stage k-1 (tests excluded)
-#   make format        clang-format every source file
+#   make format        clang-format every source file (make format-check: fail if one would change)
 #   make clean         remove build/
 #
 # Missing tools are installed with apt-get where possible (scripts/ensure-deps.sh).
@@ -22,7 +22,7 @@ ENDPOINT ?=
 configure = cmake -S . -B build/$(1) -DCMAKE_BUILD_TYPE=$(2) $(3) $(CMAKE_FLAGS) >/dev/null
 build = cmake --build build/$(1) -j $(JOBS) $(2)
 
-.PHONY: all release test tsan bench bench-quick docs snippets diff format clean help
+.PHONY: all release test tsan bench bench-quick docs snippets diff format format-check clean help
 
 all: release
 
@@ -70,8 +70,12 @@ format:
 	@scripts/ensure-deps.sh format
 	git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' | xargs clang-format -i
 
+format-check:
+	@scripts/ensure-deps.sh format
+	git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
 clean:
 	rm -rf build
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# //'
+	@sed -n '3,15p' Makefile | sed 's/^# //'
