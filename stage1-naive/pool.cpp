@@ -16,8 +16,8 @@ void Options::validate() const {
   if (auto ep = net::Endpoint::parse(endpoint); !ep) {
     throw std::invalid_argument("Options.endpoint: \"" + endpoint + "\": " + ep.error().message());
   }
-  if (dial_timeout.count() <= 0) {
-    throw std::invalid_argument("Options.dial_timeout: must be positive, got " +
+  if (dial_timeout.count() <= 0 || dial_timeout > std::chrono::hours(1)) {
+    throw std::invalid_argument("Options.dial_timeout: must be positive and at most 1h, got " +
                                 std::to_string(dial_timeout.count()) + "ms");
   }
 }
@@ -77,10 +77,13 @@ Pool::~Pool() { close(); }
 
 // [acquire]
 std::expected<Lease, std::error_code> Pool::acquire() {
-  if (core_->closed.load(std::memory_order_acquire)) return fail(Errc::kPoolClosed);
-  auto socket = core_->open_connection();
+  // A reference of this call's own: the state outlives the call even if the Pool is destroyed
+  // while it dials, and the reference moves into the lease.
+  std::shared_ptr<PoolCore> core = core_;
+  if (core->closed.load(std::memory_order_acquire)) return fail(Errc::kPoolClosed);
+  auto socket = core->open_connection();
   if (!socket) return std::unexpected(socket.error());
-  return Lease(core_, std::move(*socket));
+  return Lease(std::move(core), std::move(*socket));
 }
 // [acquire]
 

@@ -24,7 +24,7 @@ namespace tcppool::stage1 {
 struct Options {
   /// The server: "host:port" or "[ipv6-address]:port". Required.
   std::string endpoint{};
-  /// Bound on each dial: a server that never answers costs at most this.
+  /// Bound on each dial: a server that never answers costs at most this. At most one hour.
   std::chrono::milliseconds dial_timeout{1000};
   /// Turns Nagle's algorithm off on every connection, as a request/response protocol wants.
   bool tcp_nodelay = true;

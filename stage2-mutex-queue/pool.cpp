@@ -18,8 +18,8 @@ void Options::validate() const {
   if (auto ep = net::Endpoint::parse(endpoint); !ep) {
     throw std::invalid_argument("Options.endpoint: \"" + endpoint + "\": " + ep.error().message());
   }
-  if (dial_timeout.count() <= 0) {
-    throw std::invalid_argument("Options.dial_timeout: must be positive, got " +
+  if (dial_timeout.count() <= 0 || dial_timeout > std::chrono::hours(1)) {
+    throw std::invalid_argument("Options.dial_timeout: must be positive and at most 1h, got " +
                                 std::to_string(dial_timeout.count()) + "ms");
   }
   if (prefill > max_idle) {
@@ -102,21 +102,27 @@ Pool::~Pool() { close(); }
 
 // [acquire]
 std::expected<Lease, std::error_code> Pool::acquire() {
+  // A reference of this call's own: the state outlives the call even if the Pool is destroyed
+  // while it dials, and the reference moves into the lease.
+  std::shared_ptr<PoolCore> core = core_;
+  net::Socket socket;
   {
-    std::scoped_lock lock(core_->mu);
-    if (core_->closed) return fail(Errc::kPoolClosed);
-    if (!core_->idle.empty()) {
+    std::scoped_lock lock(core->mu);
+    if (core->closed) return fail(Errc::kPoolClosed);
+    if (!core->idle.empty()) {
       // LIFO: the most recently released connection is the warmest, and the least likely to
       // have been closed by the server while it sat idle.
-      net::Socket socket = std::move(core_->idle.back());
-      core_->idle.pop_back();
-      return Lease(core_, std::move(socket));
+      socket = std::move(core->idle.back());
+      core->idle.pop_back();
     }
   }
-  // Dial outside the lock: a slow or unreachable server must not hold up every other thread.
-  auto socket = core_->open_connection();
-  if (!socket) return std::unexpected(socket.error());
-  return Lease(core_, std::move(*socket));
+  if (!socket) {
+    // Dial outside the lock: a slow or unreachable server must not hold up every other thread.
+    auto dialed = core->open_connection();
+    if (!dialed) return std::unexpected(dialed.error());
+    socket = std::move(*dialed);
+  }
+  return Lease(std::move(core), std::move(socket));
 }
 // [acquire]
 

@@ -13,6 +13,7 @@
 //   v, ok := <-ch               auto v = ch.receive();     (!v: closed and drained)
 //   select { case ch <- v: default: }     ch.try_send(std::move(v))
 //   select { case v := <-ch: default: }   ch.try_receive()
+//   (a send only to a waiting receiver)  ch.try_hand_off(std::move(v))
 //   close(ch)                   ch.close()
 //   len(ch), cap(ch)            ch.size(), ch.capacity()
 //
@@ -86,6 +87,15 @@ class BoundedChannel {
     if (closed_) return fail(Errc::kChannelClosed);
     if (deliver_or_buffer(value)) return {};
     return fail(Errc::kChannelFull);
+  }
+
+  /// Hands `value` to the receiver that has waited longest, if a thread is blocked in
+  /// receive(), and returns true; otherwise leaves `value` untouched and returns false. Never
+  /// buffers: what is handed off is in the receiver's hands at once. (Go has no such
+  /// operation; it is a send that succeeds only where an unbuffered channel's would.)
+  bool try_hand_off(T&& value) {
+    std::scoped_lock lock(mu_);
+    return hand_off(value);
   }
 
   // [receive]
@@ -172,17 +182,22 @@ class BoundedChannel {
     T* value;  // the sender's own variable, moved from only when delivered
   };
 
+  // Hands `value` to the longest-waiting receiver, if any; returns false (leaving `value`
+  // untouched) when none waits. REQUIRES: mu_ held.
+  bool hand_off(T& value) {
+    if (receivers_.empty()) return false;
+    // Invariant: receivers wait only while the buffer is empty.
+    Receiver* r = receivers_.front();
+    receivers_.pop_front();
+    r->item.emplace(std::move(value));
+    r->wake(Waiter::kDone);
+    return true;
+  }
+
   // Hands `value` to the longest-waiting receiver, or buffers it if there is room; returns
   // false (leaving `value` untouched) when the buffer is full. REQUIRES: mu_ held, open.
   bool deliver_or_buffer(T& value) {
-    if (!receivers_.empty()) {
-      // Invariant: receivers wait only while the buffer is empty.
-      Receiver* r = receivers_.front();
-      receivers_.pop_front();
-      r->item.emplace(std::move(value));
-      r->wake(Waiter::kDone);
-      return true;
-    }
+    if (hand_off(value)) return true;
     if (buffer_.size() < capacity_) {
       buffer_.push_back(std::move(value));
       return true;

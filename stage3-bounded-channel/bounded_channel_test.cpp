@@ -137,6 +137,28 @@ TEST(BoundedChannel, SendToAWaitingReceiverBypassesTheBuffer) {
   EXPECT_EQ(got.load(), 5);
 }
 
+TEST(BoundedChannel, TryHandOffGivesOnlyToAWaitingReceiver) {
+  BoundedChannel<std::unique_ptr<int>> ch(2);
+  auto first = std::make_unique<int>(1);
+  EXPECT_FALSE(ch.try_hand_off(std::move(first))) << "nobody waits";
+  ASSERT_NE(first, nullptr) << "a failed hand-off must not consume the value";  // NOLINT
+  EXPECT_EQ(ch.size(), 0u) << "a hand-off never buffers";
+  std::atomic<int> got{0};
+  std::jthread receiver([&] {
+    auto v = ch.receive();
+    got = v ? **v : -1;
+  });
+  ASSERT_TRUE(eventually([&] { return ch.waiting_receivers() == 1; }));
+  EXPECT_TRUE(ch.try_hand_off(std::move(first)));
+  receiver.join();
+  EXPECT_EQ(got.load(), 1);
+  EXPECT_EQ(ch.size(), 0u);
+  ch.close();
+  auto late = std::make_unique<int>(2);
+  EXPECT_FALSE(ch.try_hand_off(std::move(late))) << "a closed channel has no receivers";
+  EXPECT_NE(late, nullptr);  // NOLINT
+}
+
 TEST(BoundedChannel, CloseWakesBlockedReceiversAndSenders) {
   BoundedChannel<std::unique_ptr<int>> empty(1);
   BoundedChannel<std::unique_ptr<int>> full(1);

@@ -19,8 +19,8 @@ void Options::validate() const {
   if (auto ep = net::Endpoint::parse(endpoint); !ep) {
     throw std::invalid_argument("Options.endpoint: \"" + endpoint + "\": " + ep.error().message());
   }
-  if (dial_timeout.count() <= 0) {
-    throw std::invalid_argument("Options.dial_timeout: must be positive, got " +
+  if (dial_timeout.count() <= 0 || dial_timeout > std::chrono::hours(1)) {
+    throw std::invalid_argument("Options.dial_timeout: must be positive and at most 1h, got " +
                                 std::to_string(dial_timeout.count()) + "ms");
   }
   if (prefill > max_idle) {
@@ -39,12 +39,19 @@ void Options::validate() const {
   }
 }
 
+// A token: an idle connection, or an empty socket, which is a permit to dial one. `idle` says
+// whether the connection counts against max_idle: one waiting in the channel does; one handed
+// straight to a waiting thread is in use again at once and does not.
+struct Token {
+  net::Socket socket;
+  bool idle = false;
+};
+
 // The state a Pool shares with its leases: a lease that outlives its pool still has somewhere
 // to give its connection back to.
 //
-// A token is a net::Socket: an idle connection, or an empty socket, which is a permit to dial
-// one. At most max_open tokens exist (`issued` counts them), each either in the channel, in a
-// lease, or with a thread that is dialing; so at most max_open connections are ever open.
+// At most max_open tokens exist (`issued` counts them), each either in the channel, in a lease,
+// or with a thread that is dialing; so at most max_open connections are ever open.
 struct PoolCore {
   PoolCore(Options opts, net::Endpoint ep)
       : options(std::move(opts)), endpoint(ep), tokens(options.max_open) {}
@@ -65,20 +72,26 @@ struct PoolCore {
   }
 
   // [put]
-  // Takes a connection back from a lease: keeps it idle when it is reusable and fewer than
-  // max_idle are idle, and closes it otherwise. Either way its token goes back into the
-  // channel, as the connection or as a permit, to the longest-waiting acquirer if any.
+  // Takes a connection back from a lease. A reusable one goes back into the channel as an idle
+  // connection (to the longest-waiting acquirer, if any) while fewer than max_idle are idle;
+  // beyond that it still goes to a thread that is waiting, and is closed only when none is.
+  // Either way its token goes back: as the connection, or as a permit.
   void put(net::Socket socket, bool reusable) {
-    if (!reusable || !socket || !reserve_idle()) close_connection(socket);
-    give_back(std::move(socket));
+    Token token{std::move(socket)};
+    if (reusable && token.socket) {
+      token.idle = reserve_idle();
+      if (!token.idle && tokens.try_hand_off(std::move(token))) return;
+    }
+    if (!token.idle) close_connection(token.socket);
+    give_back(std::move(token));
   }
 
   // Sends a token back. Never blocks: the channel has room for every token there is. On a
   // closed pool the send fails and leaves `token` here; a connection is closed, not kept.
-  void give_back(net::Socket&& token) {
-    if (auto sent = tokens.send(std::move(token)); !sent && token) {
-      idle.fetch_sub(1, std::memory_order_relaxed);
-      close_connection(token);
+  void give_back(Token&& token) {
+    if (auto sent = tokens.send(std::move(token)); !sent && token.socket) {
+      if (token.idle) idle.fetch_sub(1, std::memory_order_relaxed);
+      close_connection(token.socket);
     }
   }
   // [put]
@@ -99,7 +112,7 @@ struct PoolCore {
 
   const Options options;
   const net::Endpoint endpoint;
-  BoundedChannel<net::Socket> tokens;  // idle connections and permits, oldest first
+  BoundedChannel<Token> tokens;  // idle connections and permits, oldest first
   std::mutex mu;
   std::size_t issued = 0;  // Guarded by mu. Tokens made so far; never more than max_open.
   // Counters for idle_count() and open_count(). Relaxed: they order nothing, they only count.
@@ -148,33 +161,37 @@ std::expected<Lease, std::error_code> Pool::try_acquire() { return acquire(/*wai
 
 // [acquire]
 std::expected<Lease, std::error_code> Pool::acquire(bool wait) {
-  PoolCore& core = *core_;
+  // A reference of this call's own: the state outlives the call even if the Pool is destroyed
+  // while it waits or dials, and the reference moves into the lease.
+  std::shared_ptr<PoolCore> core = core_;
   // A token: one waiting in the channel; else a new permit while under the cap; else, at the
   // cap, the next token given back, in order of arrival.
-  auto token = core.tokens.try_receive();
+  auto token = core->tokens.try_receive();
   if (!token && token.error() == Errc::kChannelEmpty) {
-    if (core.new_permit()) {
-      token = net::Socket();
+    if (core->new_permit()) {
+      token = Token{};
     } else if (wait) {
-      token = core.tokens.receive();
+      token = core->tokens.receive();
     } else {
       return fail(Errc::kPoolExhausted);
     }
   }
   if (!token) return fail(Errc::kPoolClosed);  // the channel is closed
-  if (*token) {
-    core.idle.fetch_sub(1, std::memory_order_relaxed);
-    return Lease(core_, std::move(*token));
+  if (token->socket) {
+    if (token->idle) core->idle.fetch_sub(1, std::memory_order_relaxed);
+    return Lease(std::move(core), std::move(token->socket));
   }
-  // A permit: dial, outside any lock. A failed dial gives the permit back.
-  core.open.fetch_add(1, std::memory_order_relaxed);
-  auto socket = core.open_connection();
+  // A permit: dial, outside any lock; a failed dial gives the permit back. A pool closed while
+  // this thread took the permit dials nothing: close() is final.
+  if (core->tokens.closed()) return fail(Errc::kPoolClosed);
+  core->open.fetch_add(1, std::memory_order_relaxed);
+  auto socket = core->open_connection();
   if (!socket) {
-    core.open.fetch_sub(1, std::memory_order_relaxed);
-    core.give_back(net::Socket());
+    core->open.fetch_sub(1, std::memory_order_relaxed);
+    core->give_back(Token{});
     return std::unexpected(socket.error());
   }
-  return Lease(core_, std::move(*socket));
+  return Lease(std::move(core), std::move(*socket));
 }
 // [acquire]
 
@@ -183,10 +200,8 @@ void Pool::close() {
   core_->tokens.close();  // wakes every blocked acquire() with kPoolClosed
   // Drain what the channel still holds; connections close here, outside any lock.
   while (auto token = core_->tokens.try_receive()) {
-    if (*token) {
-      core_->idle.fetch_sub(1, std::memory_order_relaxed);
-      core_->close_connection(*token);
-    }
+    if (token->idle) core_->idle.fetch_sub(1, std::memory_order_relaxed);
+    core_->close_connection(token->socket);
   }
 }
 // [close]

@@ -43,7 +43,8 @@ using ClientFactory = std::function<std::unique_ptr<Client>(int thread)>;
 struct Workload {
   int threads = 1;                 ///< Client threads.
   std::size_t payload_bytes = 64;  ///< Bytes per request (and per echo).
-  /// Unmeasured time before measuring starts: pools fill up, connections warm.
+  /// Unmeasured time before measuring starts: pools fill up, connections warm. Timed runs
+  /// only (an untimed run measures from its first request).
   Clock::duration warmup{};
   /// Measured time. Zero: measure from the start until every thread has done its requests.
   Clock::duration duration{};

@@ -137,7 +137,7 @@ struct EchoServer::Loop {
 
   // Commands from other threads. Guarded by mu.
   std::mutex mu;
-  std::vector<std::function<void(Loop&)>> commands;
+  std::vector<std::function<void(Loop*)>> commands;  // called with nullptr if never run
   bool stopped = false;
 
   // The snapshot other threads read. Guarded by stats_mu.
@@ -174,14 +174,15 @@ void EchoServer::Loop::run() {
   listener.reset();
   stats.listening = false;
   publish();
-  // Release anyone still waiting on a command; the loop will not run it.
-  std::vector<std::function<void(Loop&)>> late;
+  // Release anyone still waiting on a command, without running it: a restart() racing stop()
+  // must not open the port again.
+  std::vector<std::function<void(Loop*)>> late;
   {
     std::scoped_lock lock(mu);
     stopped = true;
     late.swap(commands);
   }
-  for (auto& fn : late) fn(*this);
+  for (auto& fn : late) fn(nullptr);
 }
 
 // [turn]
@@ -283,12 +284,12 @@ void EchoServer::Loop::build_pollfds(Clock::time_point now) {
 // [build_pollfds]
 
 bool EchoServer::Loop::run_commands() {
-  std::vector<std::function<void(Loop&)>> batch;
+  std::vector<std::function<void(Loop*)>> batch;
   {
     std::scoped_lock lock(mu);
     batch.swap(commands);
   }
-  for (auto& fn : batch) fn(*this);
+  for (auto& fn : batch) fn(this);
   sweep_closed();
   return !batch.empty();
 }
@@ -448,20 +449,21 @@ EchoServer::~EchoServer() { stop(); }
 
 // [run_in_loop]
 bool EchoServer::run_in_loop(std::function<void(Loop&)> fn) const {
-  std::promise<void> done;
+  std::promise<bool> done;
   auto finished = done.get_future();
   {
     std::scoped_lock lock(loop_->mu);
     if (loop_->stopped) return false;
-    loop_->commands.push_back([&](Loop& loop) {
-      fn(loop);
-      loop.publish();  // so stats() shows the effect as soon as the caller wakes
-      done.set_value();
+    loop_->commands.push_back([&](Loop* loop) {
+      if (loop != nullptr) {
+        fn(*loop);
+        loop->publish();  // so stats() shows the effect as soon as the caller wakes
+      }
+      done.set_value(loop != nullptr);
     });
   }
   loop_->wake();
-  finished.wait();
-  return true;
+  return finished.get();
 }
 // [run_in_loop]
 
@@ -501,7 +503,7 @@ void EchoServer::stall_for(Clock::duration duration) {
 
 std::expected<void, std::error_code> EchoServer::restart(Clock::duration downtime) {
   std::expected<void, std::error_code> result;
-  run_in_loop([&](Loop& loop) {
+  bool ran = run_in_loop([&](Loop& loop) {
     loop.close_all(CloseCause::kRestart);
     loop.listener.reset();
     loop.stats.listening = false;
@@ -512,6 +514,7 @@ std::expected<void, std::error_code> EchoServer::restart(Clock::duration downtim
       result = loop.relisten(now);
     }
   });
+  if (!ran) return fail_errno(ESHUTDOWN);
   return result;
 }
 
@@ -522,8 +525,10 @@ bool EchoServer::wait_until(const std::function<bool(const Stats&)>& predicate,
 }
 
 void EchoServer::stop() {
-  run_in_loop([](Loop& loop) { loop.running = false; });
-  if (thread_.joinable()) thread_.join();
+  std::call_once(stopped_, [this] {
+    run_in_loop([](Loop& loop) { loop.running = false; });
+    thread_.join();
+  });
 }
 
 }  // namespace tcppool::echo

@@ -112,8 +112,10 @@ struct Options {
 ///     auto s = (*server)->stats();                  // accepted, active, peak, ...
 ///
 /// Thread-safe: every member may be called from any thread. Control calls (set_faults(),
-/// stall_for(), restart(), reset_peak(), stats()) run on the server's loop thread and return
-/// once it has applied them, so their effect is visible when they return.
+/// faults(), stall_for(), restart(), reset_peak()) run on the server's loop thread and return
+/// once it has applied them, so their effect shows in stats() when they return. stats() reads
+/// the snapshot the loop publishes before each wait, so it reflects every event the loop has
+/// handled.
 class EchoServer {
  public:
   /// Binds, listens and starts the loop thread. Throws std::invalid_argument for invalid
@@ -154,7 +156,8 @@ class EchoServer {
   /// Closes every connection and the listening socket, then listens on the same port again,
   /// after `downtime` (during which connecting is refused). Returns once the connections are
   /// closed and, for a zero downtime, the port is accepting again. Fails with the errno of a
-  /// failed bind (the port was taken meanwhile); the server then retries every 50 ms.
+  /// failed bind (the port was taken meanwhile; the server then retries every 50 ms), or with
+  /// ESHUTDOWN after stop().
   std::expected<void, std::error_code> restart(Clock::duration downtime = Clock::duration::zero());
 
   /// Waits until `predicate(stats())` holds or `timeout` passes; returns whether it held.
@@ -173,13 +176,15 @@ class EchoServer {
 
   EchoServer(const Options& options, net::Endpoint bound, net::Socket listener);
 
-  // Runs `fn` on the loop thread and waits for it; returns false when the loop has stopped.
+  // Runs `fn` on the loop thread and waits for it; returns false, without running it, when
+  // the loop has stopped.
   bool run_in_loop(std::function<void(Loop&)> fn) const;
 
   const Options options_;
   const net::Endpoint endpoint_;
   std::unique_ptr<Loop> loop_;
   std::jthread thread_;
+  std::once_flag stopped_;  // stop() joins the loop thread once, whoever calls it
 };
 
 }  // namespace tcppool::echo

@@ -114,6 +114,26 @@ TEST_F(EchoServerBasics, StopClosesConnectionsAndIsIdempotent) {
   EXPECT_EQ(again.error(), std::errc::connection_refused);
 }
 
+// stop() from two threads at once: both return, the thread is joined once.
+TEST_F(EchoServerBasics, ConcurrentStopsBothReturn) {
+  std::jthread other([&] { server().stop(); });
+  server().stop();
+  other.join();
+  EXPECT_FALSE(server().stats().listening);
+}
+
+// A stopped server stays stopped: restart() refuses instead of listening again.
+TEST_F(EchoServerBasics, RestartAfterStopFailsAndDoesNotListen) {
+  server().stop();
+  auto r = server().restart();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::error_code(ESHUTDOWN, std::system_category()));
+  EXPECT_FALSE(server().stats().listening);
+  auto dial = net::dial(server().endpoint(), net::Deadline::after(5s));
+  ASSERT_FALSE(dial);
+  EXPECT_EQ(dial.error(), std::errc::connection_refused);
+}
+
 TEST_F(EchoServerBasics, SetFaultsIsVisibleAtOnce) {
   server().set_faults({.idle_close = 123ms, .max_connections = 7});
   Faults f = server().faults();

@@ -17,6 +17,7 @@ int dontwait_unless_never(Deadline deadline) { return deadline.is_never() ? 0 : 
 }  // namespace
 
 std::expected<short, std::error_code> wait_ready(int fd, short events, Deadline deadline) {
+  if (fd < 0) return fail_errno(EBADF);  // poll() would ignore it and wait out the deadline
   pollfd p{fd, events, 0};
   for (;;) {
     timespec ts;

@@ -152,6 +152,11 @@ TEST(WaitReady, ReportsReadableAndTimesOut) {
   EXPECT_NE(*writable & POLLOUT, 0);
 }
 
+// poll() skips a negative descriptor silently; without a check this would wait forever.
+TEST(WaitReady, NegativeDescriptorIsBadDescriptorAtOnce) {
+  EXPECT_EQ(wait_ready(-1, POLLIN, Deadline::never()).error(), std::errc::bad_file_descriptor);
+}
+
 TEST(WaitReady, ClosedDescriptorIsBadDescriptor) {
   int fd;
   {

@@ -14,6 +14,7 @@
 #include <future>
 #include <latch>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -126,27 +127,71 @@ TYPED_TEST_P(BoundedConformance, NewcomerCannotTakeAConnectionFromAWaiter) {
   });
   held->reset();  // handed to the waiter, directly
   auto newcomer = pool.try_acquire();
-  ASSERT_FALSE(newcomer);
-  EXPECT_EQ(newcomer.error(), Errc::kPoolExhausted);
-  release_it.set_value();
+  bool refused = !newcomer && newcomer.error() == Errc::kPoolExhausted;
+  newcomer = std::unexpected(Errc::kPoolExhausted);  // give back whatever it took
+  release_it.set_value();                            // on every path: the waiter must finish
+  EXPECT_TRUE(refused) << "a newcomer took the connection released for the waiter";
 }
 
+// A discard frees the slot for the waiter, which dials a replacement. If the slot were lost, the
+// waiter would block for good: the test then closes the pool to free it, and fails.
 TYPED_TEST_P(BoundedConformance, DiscardFreesASlotForAWaiter) {
   TypeParam pool(this->options(1));
   auto held = pool.acquire();
   ASSERT_TRUE(held);
   std::atomic<bool> echoed{false};
+  std::atomic<bool> done{false};
   auto waiter = this->start_waiter(pool, 0, [&](auto lease) {
-    ASSERT_TRUE(lease) << lease.error().message();
-    echoed = echo_once(lease->fd()).has_value();
+    if (lease) echoed = echo_once(lease->fd()).has_value();
+    done = true;
   });
   held->discard();
+  bool served = eventually([&] { return done.load(); });
+  if (!served) pool.close();
   waiter.join();
+  EXPECT_TRUE(served) << "the waiter was never served: the discarded slot was lost";
   EXPECT_TRUE(echoed.load());
   EXPECT_TRUE(this->wait_accepted(2)) << "the waiter dialed a replacement";
   EXPECT_LE(pool.open_count(), 1u);
 }
 
+// Above max_idle a released connection still goes to a thread that is waiting for one, rather
+// than being closed while that thread dials a new one.
+TYPED_TEST_P(BoundedConformance, ReleaseAboveMaxIdleGoesToAWaiterNotToClose) {
+  auto o = this->options(2);
+  o.max_idle = 0;
+  TypeParam pool(o);
+  auto a = pool.acquire();
+  auto b = pool.acquire();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(this->wait_accepted(2));
+  std::atomic<bool> echoed{false};
+  auto waiter = this->start_waiter(pool, 0, [&](auto lease) {
+    if (lease) echoed = echo_once(lease->fd()).has_value();
+  });
+  a->reset();
+  waiter.join();
+  EXPECT_TRUE(echoed.load());
+  EXPECT_EQ(this->server().stats().accepted, 2u) << "the waiter must get a's connection, not dial";
+}
+
+// Destroying the pool closes it: a thread blocked in acquire() wakes with kPoolClosed, and a
+// lease still out stays usable.
+TYPED_TEST_P(BoundedConformance, DestroyingThePoolWakesItsWaiters) {
+  std::optional<TypeParam> pool(std::in_place, this->options(1));
+  auto held = pool->acquire();
+  ASSERT_TRUE(held);
+  std::atomic<bool> closed{false};
+  auto waiter = this->start_waiter(
+      *pool, 0, [&](auto lease) { closed = !lease && lease.error() == Errc::kPoolClosed; });
+  pool.reset();
+  waiter.join();
+  EXPECT_TRUE(closed.load());
+  EXPECT_TRUE(echo_once(held->fd()));
+}
+
+// If close() failed to wake a waiter, nothing else could: the join below would wait for good,
+// and ctest's TIMEOUT is what fails the test.
 TYPED_TEST_P(BoundedConformance, CloseWakesEveryWaiterWithPoolClosed) {
   TypeParam pool(this->options(1));
   auto held = pool.acquire();
@@ -238,7 +283,9 @@ TYPED_TEST_P(BoundedConformance, InvalidCapsAreRejectedNamingTheOption) {
 REGISTER_TYPED_TEST_SUITE_P(BoundedConformance, CapHoldsUnderLoadAtEverySample,
                             TryAcquireAtTheCapIsExhausted, WaitersAreServedFirstComeFirstServed,
                             NewcomerCannotTakeAConnectionFromAWaiter, DiscardFreesASlotForAWaiter,
-                            CloseWakesEveryWaiterWithPoolClosed, FailedDialGivesItsSlotBack,
-                            StressHasNoLostWakeups, InvalidCapsAreRejectedNamingTheOption);
+                            ReleaseAboveMaxIdleGoesToAWaiterNotToClose,
+                            DestroyingThePoolWakesItsWaiters, CloseWakesEveryWaiterWithPoolClosed,
+                            FailedDialGivesItsSlotBack, StressHasNoLostWakeups,
+                            InvalidCapsAreRejectedNamingTheOption);
 
 }  // namespace tcppool::testing
