@@ -104,6 +104,15 @@ const Row* paired_dedicated(const std::vector<Row>& rows, const Row& r) {
   return find(rows, r.scenario, "dedicated", r.threads, r.payload_bytes, r.measured_with);
 }
 
+// A row's throughput as a fraction of the dedicated ceiling measured beside it: the median of
+// the pairs' ratios when the run recorded them, else the ratio of the totals.
+std::optional<double> vs_dedicated(const std::vector<Row>& rows, const Row& r) {
+  if (r.a_over_b > 0) return r.a_over_b;
+  const Row* ded = paired_dedicated(rows, r);
+  if (ded && ded->rps > 0) return r.rps / ded->rps;
+  return std::nullopt;
+}
+
 // [stage_ratio]
 // How much faster `a` is than `b`, each first divided by the dedicated ceiling measured beside
 // it: the stages run one after another, tens of seconds to minutes apart, and on a shared
@@ -111,11 +120,9 @@ const Row* paired_dedicated(const std::vector<Row>& rows, const Row& r) {
 // control measured in the same run cancels the drift. Falls back to the plain ratio when a ceiling
 // is missing.
 std::optional<double> stage_ratio(const std::vector<Row>& rows, const Row& a, const Row& b) {
-  const Row* da = paired_dedicated(rows, a);
-  const Row* db = paired_dedicated(rows, b);
-  if (da && db && da->rps > 0 && db->rps > 0 && b.rps > 0) {
-    return (a.rps / da->rps) / (b.rps / db->rps);
-  }
+  auto da = vs_dedicated(rows, a);
+  auto db = vs_dedicated(rows, b);
+  if (da && db && *db > 0) return *da / *db;
   if (b.rps > 0) return a.rps / b.rps;
   return std::nullopt;
 }
@@ -179,11 +186,11 @@ std::string steady_section(const std::vector<Row>& rows, const Meta& meta, int p
     for (int t : kSteadyThreads) {
       const Row* r = find(rows, "steady", stage, t, payload);
       const Row* base = find(rows, "steady", first, t, payload);
-      const Row* ded = r ? paired_dedicated(rows, *r) : nullptr;
+      auto ded = r ? vs_dedicated(rows, *r) : std::nullopt;
       a.push_back(r ? rate(r->rps) : "–");
       auto x = r && base ? stage_ratio(rows, *r, *base) : std::nullopt;
       b.push_back(x ? ratio(*x) : "–");
-      c.push_back(r && ded && ded->rps > 0 ? ratio(r->rps / ded->rps) : "–");
+      c.push_back(ded ? ratio(*ded) : "–");
       d.push_back(r ? micros(r->p50_us) + " / " + micros(r->p99_us) : "–");
       e.push_back(r ? fixed(r->dials_per_1k, 0) + " / " +
                           (r->peak_open < 0 ? "?" : fixed(r->peak_open, 0))
@@ -210,7 +217,8 @@ std::string steady_section(const std::vector<Row>& rows, const Meta& meta, int p
            " (each first divided by the dedicated ceiling measured beside it)\n\n" +
            table(steady_header(), vs_first);
   }
-  out += "### steady, " + p + ": ratio to dedicated connections (measured beside it)\n\n" +
+  out += "### steady, " + p +
+         ": ratio to dedicated connections (measured beside it: median of the pairs)\n\n" +
          table(steady_header(), vs_ded);
   out += "### steady, " + p + ": latency p50 / p99\n\n" + table(steady_header(), latency);
   out += "### steady, " + p + ": dials per 1000 requests / peak open connections\n\n" +
@@ -241,8 +249,10 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
     const Row* matched = find(rows, "contention", stage, 8, 64);
     const Row* crowded = find(rows, "contention", stage, 64, 64);
     if (!matched || !crowded) continue;
-    body.push_back({stage, rate(matched->rps), rate(crowded->rps),
-                    matched->rps > 0 ? ratio(crowded->rps / matched->rps) : "–",
+    double x = crowded->a_over_b > 0 ? crowded->a_over_b
+               : matched->rps > 0    ? crowded->rps / matched->rps
+                                     : 0;
+    body.push_back({stage, rate(matched->rps), rate(crowded->rps), x > 0 ? ratio(x) : "–",
                     micros(crowded->p99_us),
                     crowded->peak_open < 0 ? "?" : fixed(crowded->peak_open, 0),
                     fixed(crowded->dials_per_1k, 1)});
@@ -331,6 +341,7 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     r.dials_per_1k = med("dials_per_1k");
     r.tw_after = med("tw_after");
     r.tw_before = number(reps.front(), "tw_before");
+    r.a_over_b = med("a_over_b");
     r.peak_open = -1;
     for (const auto& b : reps) {
       r.max_us = std::max(r.max_us, number(b, "max_us"));
@@ -380,9 +391,9 @@ std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
     std::string where;
     for (const auto& r : rows) {
       if (r.scenario != "steady" || r.stage != stage) continue;
-      const Row* ded = paired_dedicated(rows, r);
-      if (!ded || ded->rps <= 0) continue;
-      double x = r.rps / ded->rps;
+      auto ded = vs_dedicated(rows, r);
+      if (!ded) continue;
+      double x = *ded;
       if (x < worst) {
         worst = x;
         where = std::to_string(r.threads) + (r.threads == 1 ? " thread, " : " threads, ") +
@@ -415,7 +426,7 @@ std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
       if (r.threads == 8) matched = &r;
     }
     if (crowded && matched && matched->rps > 0) {
-      double x = crowded->rps / matched->rps;
+      double x = crowded->a_over_b > 0 ? crowded->a_over_b : crowded->rps / matched->rps;
       b = {b.claim, ratio(x), x >= 0.9, true};
     }
     out.push_back(b);
@@ -541,6 +552,7 @@ std::string render_json(const std::vector<Row>& rows, const Meta& meta,
         {"tw_after", r.tw_after},
         {"repetitions", r.repetitions}};
     if (r.scenario == "acquire_release") j["ns_per_op"] = r.ns_per_op;
+    if (r.a_over_b > 0) j["a_over_b"] = r.a_over_b;
     doc["rows"].push_back(j);
   }
   doc["budgets"] = nlohmann::json::array();

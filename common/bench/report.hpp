@@ -31,7 +31,10 @@ struct Row {
   double tw_before = 0;     ///< TIME_WAIT sockets before the first repetition.
   double tw_after = 0;      ///< TIME_WAIT sockets the run left (median).
   double ns_per_op = 0;     ///< acquire_release only: nanoseconds per acquire + release.
-  int repetitions = 0;      ///< Repetitions merged into this row.
+  /// Paired scenarios' A side only: the median over the pairs of slices of A's throughput
+  /// divided by B's (0 when not paired).
+  double a_over_b = 0;
+  int repetitions = 0;  ///< Repetitions merged into this row.
 };
 
 /// What every input file's header says about the run; from the first file, plus the stages.

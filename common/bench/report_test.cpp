@@ -137,6 +137,29 @@ TEST_F(Report, PairedRunsBecomeTwoRows) {
   EXPECT_DOUBLE_EQ(eight->rps, 55000);
 }
 
+// A paired run's own estimate, the median of its pairs' ratios, wins over the ratio of the two
+// sides' totals, which one slow slice can move.
+TEST_F(Report, PairedMedianRatioIsPreferredToTheRatioOfTotals) {
+  json a = run("steady/stage2/threads:4/payload:64", 60000, 4, 64, 4);
+  a["label"] = "b=dedicated";
+  a["a_over_b"] = 0.99;
+  a["b_rps"] = 80000.0;  // totals say 0.75
+  a["b_threads"] = 4;
+  a["b_payload_bytes"] = 64;
+  std::vector<Row> rows;
+  Meta meta;
+  load({write("stage2", json::array({a}))}, rows, meta);
+  std::string md = render_markdown(rows, meta, check_budgets(rows));
+  EXPECT_NE(md.find("| stage2 | – | 0.99× | – | – |"), std::string::npos) << md;
+  for (const auto& b : check_budgets(rows)) {
+    if (b.claim.starts_with("stage2 steady ≥ 0.95 × dedicated")) {
+      EXPECT_TRUE(b.met) << b.measured;
+    }
+  }
+  json doc = json::parse(render_json(rows, meta, check_budgets(rows)));
+  EXPECT_DOUBLE_EQ(doc["rows"][0]["a_over_b"].get<double>(), 0.99);
+}
+
 TEST_F(Report, BudgetsAreCheckedAgainstTheRows) {
   auto s1 =
       write("stage1", json::array({run("steady/stage1/threads:4/payload:64", 10000, 4, 64, 0)}));

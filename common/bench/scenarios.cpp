@@ -1,6 +1,7 @@
 // common/bench/scenarios.cpp: the scenarios' bodies.
 #include "common/bench/scenarios.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <utility>
@@ -76,13 +77,22 @@ struct Side {
   std::uint64_t peak_open = 0;
 };
 
-// Runs one slice of `side` and adds it to the side's totals.
-void run_slice(Side& side) {
+// Runs one slice of `side`, adds it to the side's totals, and returns its requests per second.
+double run_slice(Side& side) {
   Workload w = side.workload;
   echo::EchoServer* server = side.target.server();
   if (server) w.on_measure_start = [server] { server->reset_peak(); };
-  side.total.add(run_workload(w, side.clients));
+  WorkloadResult slice = run_workload(w, side.clients);
+  side.total.add(slice);
   if (server) side.peak_open = std::max(side.peak_open, server->stats().peak);
+  return slice.rps();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::ranges::sort(v);
+  std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 double micros(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1000.0; }
@@ -136,17 +146,24 @@ Workload timed(const Config& config, int threads, std::size_t payload,
 
 // [measure_paired]
 // Measures A and B in alternating slices (A B, B A, A B, ...: the reversal cancels a steady
-// drift) and reports A's counters plainly and B's with the prefix "b_".
+// drift) and reports A's counters plainly and B's with the prefix "b_". `a_over_b` is the
+// median of the pairs' ratios of A's throughput to B's: a slice that the machine slowed down
+// moves one pair's ratio, not the result.
 void measure_paired(benchmark::State& state, const Config& config, Side& a, Side& b,
                     const char* b_is) {
   std::uint64_t tw_before = time_wait_count();
+  std::vector<double> ratios;
   for (int pair = 0; pair < config.pairs; ++pair) {
     bool a_first = pair % 2 == 0;
-    run_slice(a_first ? a : b);
-    run_slice(a_first ? b : a);
+    double first = run_slice(a_first ? a : b);
+    double second = run_slice(a_first ? b : a);
+    double a_rps = a_first ? first : second;
+    double b_rps = a_first ? second : first;
+    if (b_rps > 0) ratios.push_back(a_rps / b_rps);
   }
   write_counters(state, "", a, tw_before);
   write_counters(state, "b_", b, tw_before);
+  state.counters["a_over_b"] = median(ratios);
   state.SetLabel(std::string("b=") + b_is);
   state.SetIterationTime(std::chrono::duration<double>(a.total.elapsed + b.total.elapsed).count());
 }

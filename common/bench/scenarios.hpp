@@ -17,8 +17,9 @@
 // that both see the same machine: on a small shared machine the throughput of the same code
 // drifts by tens of percent from one second to the next, and a ratio of two measurements taken
 // a minute apart would mostly measure that drift. B's counters carry a `b_` prefix and the
-// label says what B is ("b=dedicated", "b=threads"). steady pairs the pool with dedicated
-// connections; contention pairs 64 threads with 8 on the same pool.
+// label says what B is ("b=dedicated", "b=threads"); `a_over_b` is the median over the pairs
+// of A's throughput divided by B's, the figure the report's ratios use. steady pairs the pool with
+// dedicated connections; contention pairs 64 threads with 8 on the same pool.
 #pragma once
 
 #include <benchmark/benchmark.h>
