@@ -88,6 +88,9 @@ std::string nanos(double ns) { return ns >= 1000 ? micros(ns / 1000) : fixed(ns,
 
 std::string ratio(double r) { return fixed(r, r < 10 ? 2 : 1) + "×"; }
 
+// For a budget's verdict: one more digit, so that 0.946 is not shown as a missed "0.95×".
+std::string precise_ratio(double r) { return fixed(r, r < 10 ? 3 : 2) + "×"; }
+
 const Row* find(const std::vector<Row>& rows, const std::string& scenario, const std::string& stage,
                 int threads, int payload, const std::string& measured_with = "") {
   for (const auto& r : rows) {
@@ -377,7 +380,7 @@ std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
         const Row* s1 = find(rows, "steady", "stage1", t, payload);
         const Row* s2 = find(rows, "steady", "stage2", t, payload);
         if (auto x = s1 && s2 ? stage_ratio(rows, *s2, *s1) : std::nullopt) {
-          b = {b.claim, ratio(*x), *x >= 3.0, true};
+          b = {b.claim, precise_ratio(*x), *x >= 3.0, true};
         }
         out.push_back(b);
       }
@@ -400,7 +403,9 @@ std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
                 payload_name(r.payload_bytes);
       }
     }
-    if (std::isfinite(worst)) b = {b.claim, ratio(worst) + " (" + where + ")", worst >= 0.95, true};
+    if (std::isfinite(worst)) {
+      b = {b.claim, precise_ratio(worst) + " (" + where + ")", worst >= 0.95, true};
+    }
     out.push_back(b);
   }
   // The pool's own cost, uncontended.
@@ -427,7 +432,7 @@ std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
     }
     if (crowded && matched && matched->rps > 0) {
       double x = crowded->a_over_b > 0 ? crowded->a_over_b : crowded->rps / matched->rps;
-      b = {b.claim, ratio(x), x >= 0.9, true};
+      b = {b.claim, precise_ratio(x), x >= 0.9, true};
     }
     out.push_back(b);
   }

@@ -181,11 +181,11 @@ TEST_F(Report, BudgetsAreCheckedAgainstTheRows) {
   ASSERT_NE(pays, nullptr);
   EXPECT_TRUE(pays->known);
   EXPECT_TRUE(pays->met);
-  EXPECT_EQ(pays->measured, "4.00×");
+  EXPECT_EQ(pays->measured, "4.000×");
   const Budget* ceiling = find("stage2 steady ≥ 0.95 × dedicated");
   ASSERT_NE(ceiling, nullptr);
   EXPECT_FALSE(ceiling->met) << "40000 / 50000 = 0.8";
-  EXPECT_NE(ceiling->measured.find("0.80×"), std::string::npos) << ceiling->measured;
+  EXPECT_NE(ceiling->measured.find("0.800×"), std::string::npos) << ceiling->measured;
   const Budget* cost = find("stage2 uncontended acquire + release ≤ 50 ns");
   ASSERT_NE(cost, nullptr);
   EXPECT_FALSE(cost->met);
@@ -210,7 +210,7 @@ TEST_F(Report, StageRatiosCancelDriftThroughThePairedCeiling) {
   load({s1, s2}, rows, meta);
   for (const auto& b : check_budgets(rows)) {
     if (b.claim == "stage2 steady ≥ 3 × stage1 (4 threads, 64 B)") {
-      EXPECT_EQ(b.measured, "3.20×") << "(40000/50000) / (25000/100000), not 40000/25000";
+      EXPECT_EQ(b.measured, "3.200×") << "(40000/50000) / (25000/100000), not 40000/25000";
       EXPECT_TRUE(b.met);
     }
   }
