@@ -181,8 +181,9 @@ std::expected<Lease, std::error_code> Pool::acquire(bool wait) {
     if (token->idle) core->idle.fetch_sub(1, std::memory_order_relaxed);
     return Lease(std::move(core), std::move(token->socket));
   }
-  // A permit: dial, outside any lock; a failed dial gives the permit back. A pool closed while
-  // this thread took the permit dials nothing: close() is final.
+  // A permit: dial, outside any lock; a failed dial gives the permit back. A pool already
+  // closed when this check runs dials nothing. (A dial under way when close() runs still
+  // finishes; its connection is closed when its lease is released.)
   if (core->tokens.closed()) return fail(Errc::kPoolClosed);
   core->open.fetch_add(1, std::memory_order_relaxed);
   auto socket = core->open_connection();

@@ -483,7 +483,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
   }
   if (full > 0) {
     out += "**Note:** " + std::to_string(full) +
-           " measurements started with the kernel's TIME_WAIT table full (" +
+           " rows of this report were measured starting with the kernel's TIME_WAIT table full (" +
            field("time_wait_limit") +
            " sockets): connections closed during them skipped TIME_WAIT. See "
            "docs/benchmarking.md.\n\n";
@@ -495,9 +495,9 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
       body.push_back({b.claim, b.measured, !b.known ? "–" : b.met ? "met" : "**missed**"});
     }
     out +=
-        "## Budgets\n\nWhat the design asks of each stage (DESIGN.md and the stage plan), "
-        "measured here. CI does not fail on them; docs/benchmarking.md and the stage pages "
-        "explain the misses.\n\n" +
+        "## Budgets\n\nWhat the design asks of each stage (docs/benchmarking.md lists the "
+        "budgets), measured here. CI does not fail on them; docs/benchmarking.md and the "
+        "stage pages explain the misses.\n\n" +
         table({"budget", "measured", "verdict"}, body, /*numeric=*/false);
   }
 

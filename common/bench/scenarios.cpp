@@ -75,6 +75,9 @@ struct Side {
   std::size_t pool_size = 0;  // as reported: 0 when the clients keep no pool
   WorkloadResult total{};
   std::uint64_t peak_open = 0;
+  // TIME_WAIT sockets to this side's server port before it ran: a fresh port can be one that
+  // earlier runs used, with their TIME_WAIT sockets still there.
+  std::uint64_t tw_port_before = 0;
 };
 
 // Runs one slice of `side`, adds it to the side's totals, and returns its requests per second.
@@ -115,7 +118,9 @@ void write_counters(benchmark::State& state, const std::string& prefix, const Si
   set("payload_bytes", static_cast<double>(side.workload.payload_bytes));
   set("pool_size", static_cast<double>(side.pool_size));
   set("tw_before", static_cast<double>(tw_before));
-  set("tw_after", static_cast<double>(time_wait_count(target.port())));
+  std::uint64_t tw_now = time_wait_count(target.port());
+  set("tw_after",
+      static_cast<double>(tw_now > side.tw_port_before ? tw_now - side.tw_port_before : 0));
   for (const auto& [kind, n] : r.error_kinds) {
     std::fprintf(stderr, "    %s%llu failed: %s\n", prefix.c_str(),
                  static_cast<unsigned long long>(n), kind.c_str());
@@ -152,6 +157,8 @@ Workload timed(const Config& config, int threads, std::size_t payload,
 void measure_paired(benchmark::State& state, const Config& config, Side& a, Side& b,
                     const char* b_is) {
   std::uint64_t tw_before = time_wait_count();
+  a.tw_port_before = time_wait_count(a.target.port());
+  b.tw_port_before = time_wait_count(b.target.port());
   std::vector<double> ratios;
   for (int pair = 0; pair < config.pairs; ++pair) {
     bool a_first = pair % 2 == 0;
@@ -172,6 +179,7 @@ void measure_paired(benchmark::State& state, const Config& config, Side& a, Side
 // Measures one side once per Google Benchmark repetition.
 void measure_single(benchmark::State& state, Side& side) {
   std::uint64_t tw_before = time_wait_count();
+  side.tw_port_before = time_wait_count(side.target.port());
   run_slice(side);
   write_counters(state, "", side, tw_before);
   state.SetIterationTime(std::chrono::duration<double>(side.total.elapsed).count());

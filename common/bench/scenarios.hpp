@@ -10,7 +10,7 @@
 //   dials_per_1k    connections dialed per 1000 requests while measuring
 //   peak_open       most connections open at once, from the server's counters (-1: unknown)
 //   tw_before       TIME_WAIT sockets in the machine before the run (stage 1 feels them)
-//   tw_after        TIME_WAIT sockets this run's client left behind
+//   tw_after        TIME_WAIT sockets to the run's server port that appeared during the run
 //   threads payload_bytes pool_size   what was measured
 //
 // Paired scenarios measure two sides, A and B, in alternating slices (A B B A A B ...), so
