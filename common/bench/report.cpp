@@ -14,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/bench/median.hpp"
+
 namespace tcppool::bench::report {
 namespace {
 
@@ -21,13 +23,6 @@ using Json = nlohmann::json;
 
 constexpr int kSteadyThreads[] = {1, 4, 16, 64};
 constexpr int kSteadyPayloads[] = {64, 4096};
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::ranges::sort(v);
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 double number(const Json& j, const char* key, double fallback = 0) {
   auto it = j.find(key);
@@ -130,6 +125,13 @@ std::optional<double> stage_ratio(const std::vector<Row>& rows, const Row& a, co
   return std::nullopt;
 }
 // [stage_ratio]
+
+// 64 threads on 8 connections against 8 on 8: the median of the pairs' ratios when the run
+// recorded them, else the ratio of the totals; 0 when unknown.
+double crowding_ratio(const Row& crowded, const Row& matched) {
+  if (crowded.a_over_b > 0) return crowded.a_over_b;
+  return matched.rps > 0 ? crowded.rps / matched.rps : 0;
+}
 
 // The dedicated rows of all binaries for one configuration, merged: the median of each figure.
 std::optional<Row> dedicated_row(const std::vector<Row>& rows, const std::string& scenario,
@@ -252,9 +254,7 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
     const Row* matched = find(rows, "contention", stage, 8, 64);
     const Row* crowded = find(rows, "contention", stage, 64, 64);
     if (!matched || !crowded) continue;
-    double x = crowded->a_over_b > 0 ? crowded->a_over_b
-               : matched->rps > 0    ? crowded->rps / matched->rps
-                                     : 0;
+    double x = crowding_ratio(*crowded, *matched);
     body.push_back({stage, rate(matched->rps), rate(crowded->rps), x > 0 ? ratio(x) : "–",
                     micros(crowded->p99_us),
                     crowded->peak_open < 0 ? "?" : fixed(crowded->peak_open, 0),
@@ -430,8 +430,7 @@ std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
       if (r.threads == 64) crowded = &r;
       if (r.threads == 8) matched = &r;
     }
-    if (crowded && matched && matched->rps > 0) {
-      double x = crowded->a_over_b > 0 ? crowded->a_over_b : crowded->rps / matched->rps;
+    if (double x = crowded && matched ? crowding_ratio(*crowded, *matched) : 0; x > 0) {
       b = {b.claim, precise_ratio(x), x >= 0.9, true};
     }
     out.push_back(b);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <utility>
 
+#include "common/bench/median.hpp"
 #include "common/bench/target.hpp"
 #include "common/bench/workload.hpp"
 #include "common/net/error.hpp"
@@ -89,13 +90,6 @@ double run_slice(Side& side) {
   side.total.add(slice);
   if (server) side.peak_open = std::max(side.peak_open, server->stats().peak);
   return slice.rps();
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::ranges::sort(v);
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 double micros(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1000.0; }
