@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/net/endpoint.hpp"
+
 namespace tcppool::echo {
 namespace {
 
@@ -94,12 +96,23 @@ std::expected<void, std::string> assign(std::expected<T, std::string> parsed, Fi
 constexpr std::pair<std::string_view, Setter> kValueFlags[] = {
     {"--address",
      [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
+       // The host grammar of net::HostPort, checked here so a typo fails before anything runs.
+       if (auto host = net::HostPort::parse_host(v, 0); !host) {
+         return std::unexpected("'" + std::string(v) + "': " + host.error().message());
+       }
        c.server.address = std::string(v);
        return {};
      }},
     {"--port",
-     [](std::string_view v, CliConfig& c) {
-       return assign(parse_number<std::uint16_t>(v, 65535), c.server.port);
+     [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
+       // As in net::HostPort: decimal without leading zeros, so "00080" is refused, not 80.
+       auto port = parse_number<std::uint16_t>(v, 65535);
+       if (!port || (v.size() > 1 && v.front() == '0')) {
+         return std::unexpected("expected a number in 0..65535 without leading zeros, got '" +
+                                std::string(v) + "'");
+       }
+       c.server.port = *port;
+       return {};
      }},
     {"--buffer",
      [](std::string_view v, CliConfig& c) {

@@ -178,6 +178,35 @@ TEST(EchoCli, BadNumbersNameTheFlagAndTheValue) {
   EXPECT_THAT(error_of({"--seed", "-3"}), HasSubstr("--seed:"));
 }
 
+// The same rule as an endpoint's port (net::HostPort): "00080" is no port, rather than 80.
+TEST(EchoCli, PortsWithLeadingZerosAreRefusedAndSaySo) {
+  for (std::string_view port : {"00080", "080", "00", "065535"}) {
+    EXPECT_THAT(error_of({"--port", port}),
+                HasSubstr("--port: expected a number in 0..65535 without leading zeros, got '" +
+                          std::string(port) + "'"));
+  }
+  auto zero = parse({"--port", "0"});
+  ASSERT_TRUE(zero) << zero.error();
+  EXPECT_EQ(zero->server.port, 0);
+  auto eighty = parse({"--port", "80"});
+  ASSERT_TRUE(eighty) << eighty.error();
+  EXPECT_EQ(eighty->server.port, 80);
+}
+
+// --address takes the host grammar of common/net/endpoint.hpp, and says what is wrong at once.
+TEST(EchoCli, AddressTakesTheEndpointHostGrammar) {
+  for (std::string_view address : {"127.0.0.1", "0.0.0.0", "::1", "[::1]", "[::]", "localhost"}) {
+    auto config = parse({"--address", address});
+    ASSERT_TRUE(config) << address << ": " << config.error();
+    EXPECT_EQ(config->server.address, address);
+  }
+  for (std::string_view address :
+       {"not an address", "0x7f000001", "127.1", "[127.0.0.1]", "127.0.0.1:80", "[::1]:80", ""}) {
+    std::string error = error_of({"--address", address});
+    EXPECT_THAT(error, HasSubstr("--address: '" + std::string(address) + "': bad host")) << error;
+  }
+}
+
 TEST(EchoCli, BadProbabilitiesNameTheFlag) {
   for (std::string_view p : {"1.5", "-0.1", "nan", "half", "0.5x"}) {
     std::string error = error_of({"--reset-prob", p});

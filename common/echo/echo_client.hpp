@@ -17,7 +17,10 @@ namespace tcppool::echo {
 void fill_pattern(std::span<std::byte> buffer, std::uint64_t seed) noexcept;
 
 /// Sends `request` on `fd`, reads the same number of bytes into `reply`, and checks they are
-/// equal. REQUIRES: reply.size() == request.size(). Fails with Errc::kBadReply when the bytes
+/// equal. Any size works: a request the kernel takes in one send is sent, then its echo read;
+/// a larger one is sent piece by piece while what has come back is read in between, so that
+/// neither side's buffers fill and block the other. Every wait ends at `deadline`.
+/// REQUIRES: reply.size() == request.size(). Fails with Errc::kBadReply when the bytes
 /// differ, and otherwise as net::send_all() and net::recv_exact() do (Errc::kPeerClosed,
 /// Errc::kTimeout, ECONNRESET, EPIPE, ...). After a failure the connection is in an unknown
 /// state and must be discarded.

@@ -33,9 +33,9 @@ class Category final : public std::error_category {
       case Errc::kBadAddress:
         return "malformed endpoint: expected host:port or [ipv6]:port";
       case Errc::kBadHost:
-        return "bad host: not a valid address or name, or it did not resolve";
+        return "bad host: expected a dotted-quad IPv4 address, [IPv6 address] or host name";
       case Errc::kBadPort:
-        return "bad port: expected a number in 1..65535";
+        return "bad port: expected a number in 1..65535 without leading zeros";
     }
     return "unknown tcppool error " + std::to_string(value);
   }

@@ -6,7 +6,9 @@
 // wait the caller cancelled, a closed or exhausted pool, a malformed "host:port") carry an Errc
 // in tcppool::error_category(), so a caller can tell "the pool's deadline passed"
 // (Errc::kTimeout) from "the kernel gave up on the peer" (ETIMEDOUT), and "the pool was closed"
-// (Errc::kPoolClosed) from a bad file descriptor (EBADF).
+// (Errc::kPoolClosed) from a bad file descriptor (EBADF). A name that does not resolve carries
+// getaddrinfo()'s EAI_* code in net::resolver_category() (endpoint.hpp): a run-time outcome,
+// unlike a malformed "host:port", which is a mistake in the configuration.
 //
 // Exceptions are kept for programming errors only, such as invalid options handed to a
 // constructor, and then carry a message that names the option and the reason.
@@ -31,8 +33,8 @@ enum class Errc {
   kPeerClosed,     ///< The peer closed the connection before the expected bytes arrived.
   kBadReply,       ///< The peer answered with bytes other than the ones expected.
   kBadAddress,     ///< An endpoint is not of the form "host:port" or "[v6-address]:port".
-  kBadHost,        ///< A host is not a valid name or address, or did not resolve.
-  kBadPort,        ///< A port is not a decimal number in 1..65535.
+  kBadHost,        ///< A host is not an address or a name in the grammar of endpoint.hpp.
+  kBadPort,        ///< A port is not a decimal number in 1..65535 without leading zeros.
 };
 
 /// Returns the category of Errc values; its name() is "tcppool".
