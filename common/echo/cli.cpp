@@ -265,7 +265,8 @@ An RFC 862 echo server (every byte sent comes back) with fault injection, for ex
 connection pools. Single-threaded, non-blocking, poll().
 
 Options:
-  --address ADDR          address to bind: 127.0.0.1, [::1], a name (default 127.0.0.1)
+  --address ADDR          address to bind: 127.0.0.1, [::1] or ::1, fe80::1%eth0, a name
+                          (default 127.0.0.1)
   --port N                port to bind; 0 picks a free one (default 7007)
   --backlog N             listen() backlog, 1..65535 (default 1024)
   --buffer BYTES          per-connection buffer, 1..1073741824; reading pauses while it is

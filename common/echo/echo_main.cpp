@@ -10,10 +10,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/echo/cli.hpp"
+#include "common/net/endpoint.hpp"
 
 namespace echo = tcppool::echo;
 
@@ -40,8 +42,10 @@ int main(int argc, char** argv) {
 
   auto server = echo::EchoServer::start(config->server);
   if (!server) {
-    std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n",
-                 config->server.address.c_str(), config->server.port,
+    // The address was checked when parsed; show it as an endpoint ("[::1]:7007").
+    auto where = tcppool::net::HostPort::parse_host(config->server.address, config->server.port);
+    std::string shown = where ? where->to_string() : config->server.address;
+    std::fprintf(stderr, "echo_server: cannot listen on %s: %s\n", shown.c_str(),
                  server.error().message().c_str());
     return 1;
   }

@@ -180,7 +180,9 @@ class EchoServer {
   /// Binds, listens and starts the loop thread. Throws std::invalid_argument for invalid
   /// options (see Options::validate()). Every run-time failure is returned: the errno of a
   /// failed bind or listen (EADDRINUSE), of a descriptor the server needs (EMFILE) or of a
-  /// thread it cannot start (EAGAIN), or Errc::kBadHost for an address that does not parse.
+  /// thread it cannot start (EAGAIN); Errc::kBadHost for an address that does not follow the
+  /// host grammar (common/net/endpoint.hpp), or an error in net::resolver_category() for a
+  /// name that does not resolve.
   static std::expected<std::unique_ptr<EchoServer>, std::error_code> start(const Options& options);
 
   /// Stops the server (see stop()).
