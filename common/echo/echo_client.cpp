@@ -50,7 +50,7 @@ std::expected<std::size_t, std::error_code> send_while_receiving(int fd,
       rest = rest.subspan(static_cast<std::size_t>(n));
       moved = true;
     } else if (n < 0 && !would_block(errno)) {
-      return fail_errno();
+      return got > 0 ? fail(Errc::kTruncated) : fail_errno();
     }
     if (got < reply.size()) {
       ssize_t m = ::recv(fd, reply.data() + got, reply.size() - got, MSG_DONTWAIT);
@@ -58,9 +58,9 @@ std::expected<std::size_t, std::error_code> send_while_receiving(int fd,
         got += static_cast<std::size_t>(m);
         moved = true;
       } else if (m == 0) {
-        return fail(Errc::kPeerClosed);
+        return fail(got > 0 ? Errc::kTruncated : Errc::kPeerClosed);
       } else if (!would_block(errno)) {
-        return fail_errno();
+        return got > 0 ? fail(Errc::kTruncated) : fail_errno();
       }
     }
     if (moved) {
@@ -97,7 +97,13 @@ std::expected<void, std::error_code> round_trip(int fd, std::span<const std::byt
     if (!early) return std::unexpected(early.error());
     got = *early;
   }
-  if (auto rest = net::recv_exact(fd, reply.subspan(got), deadline); !rest) return rest;
+  if (auto rest = net::recv_exact(fd, reply.subspan(got), deadline); !rest) {
+    // Part of the echo came while sending: the connection ending now cuts the reply short.
+    bool ended = rest.error() == Errc::kPeerClosed ||
+                 rest.error().category() == std::system_category();
+    if (got > 0 && ended) return fail(Errc::kTruncated);
+    return rest;
+  }
   if (!std::ranges::equal(request, reply)) return fail(Errc::kBadReply);
   return {};
 }

@@ -183,7 +183,7 @@ TEST_F(EchoClient, RoundTripReportsPeerClosedWhenThePeerCloses) {
   EXPECT_EQ(r.error(), Errc::kPeerClosed) << r.error().message();
 }
 
-TEST_F(EchoClient, RoundTripReportsPeerClosedForAShortReply) {
+TEST_F(EchoClient, RoundTripReportsTruncatedForAShortReply) {
   auto r = round_trip_against(
       [](net::Socket& peer) {
         ASSERT_TRUE(read_request(peer, 100));
@@ -193,7 +193,7 @@ TEST_F(EchoClient, RoundTripReportsPeerClosedForAShortReply) {
       },
       100, net::Deadline::after(testing::kTestIoTimeout));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), Errc::kPeerClosed) << r.error().message();
+  EXPECT_EQ(r.error(), Errc::kTruncated) << r.error().message();
 }
 
 // A peer that reads part of a large request and then resets the connection: the client, which
