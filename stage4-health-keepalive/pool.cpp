@@ -159,7 +159,7 @@ struct PoolCore {
   Conn new_conn(net::Socket socket) {
     if (options.tcp_nodelay) (void)net::set_nodelay(socket.fd());
     (void)set_liveness_options(socket.fd(), options.keepalive, options.user_timeout);
-    Conn c{.socket = std::move(socket), .created = Clock::now()};
+    Conn c{.socket = std::move(socket), .created = net::coarse_now()};
     c.last_used = c.created;
     if (options.max_lifetime.count() > 0) {
       double cut;
@@ -205,7 +205,7 @@ struct PoolCore {
   // Takes a connection back from a lease: one past its lifetime, or whose reset hook fails, is
   // not reusable; then as put().
   void release(Conn conn, bool reusable) {
-    auto now = Clock::now();
+    auto now = net::coarse_now();
     if (reusable && conn.socket && now >= conn.expires) reusable = false;
     if (reusable && conn.socket && options.reset_hook) reusable = run_reset_hook(conn.socket);
     conn.last_used = now;
@@ -309,7 +309,7 @@ void PoolCore::maintain(std::stop_token stop) {
     }
     if (token->idle) idle.fetch_sub(1, std::memory_order_relaxed);
     token->idle = false;
-    auto now = Clock::now();
+    auto now = net::coarse_now();
     Conn& c = token->conn;
     bool keep = now < c.expires &&
                 (options.idle_timeout.count() == 0 || now - c.last_used < options.idle_timeout) &&
@@ -374,7 +374,7 @@ bool PoolCore::heartbeat(Conn& conn, std::stop_token stop) {
   auto r = probe(conn.socket, net::Deadline::after(options.heartbeat_timeout), conn.unanswered);
   if (r) {
     conn.unanswered = 0;
-    conn.last_used = Clock::now();
+    conn.last_used = net::coarse_now();
     return true;
   }
   if (r.error() != Errc::kTimeout || stop.stop_requested()) return false;
@@ -454,7 +454,7 @@ std::expected<Lease, std::error_code> Pool::acquire(bool wait, bool fresh) {
   while (token->conn.socket) {
     if (token->idle) core->idle.fetch_sub(1, std::memory_order_relaxed);
     token->idle = false;
-    if (!fresh && core->usable(token->conn, Clock::now())) {
+    if (!fresh && core->usable(token->conn, net::coarse_now())) {
       return Lease(std::move(core), std::move(token->conn), /*reused=*/true);
     }
     core->close_connection(token->conn);  // now a permit

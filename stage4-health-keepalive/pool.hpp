@@ -127,6 +127,8 @@ struct Options {
 };
 
 /// A connection and what the pool knows about it. The pool's business; a Lease carries one.
+/// Its times are read with net::coarse_now(): a few milliseconds do not matter to lifetimes
+/// and idle limits, and the cheaper clock keeps acquire and release fast.
 struct Conn {
   net::Socket socket;
   net::Clock::time_point created{};                                ///< When it was dialed.

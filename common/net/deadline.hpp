@@ -16,6 +16,18 @@ namespace tcppool::net {
 /// never fires or postpones a deadline.
 using Clock = std::chrono::steady_clock;
 
+/// Returns Clock's present value cheaply (about 5 ns, against about 20 ns for Clock::now()),
+/// up to one kernel tick (1 to 4 ms) behind it: CLOCK_MONOTONIC_COARSE, which Linux keeps on
+/// the same base as CLOCK_MONOTONIC, steady_clock's clock. For bookkeeping on scales of
+/// seconds on a hot path (when was this connection last used? has it outlived its lifetime?);
+/// never for a deadline.
+inline Clock::time_point coarse_now() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
 /// A point on Clock after which a blocking call returns Errc::kTimeout; or "never".
 ///
 ///     auto d = net::Deadline::after(200ms);

@@ -65,6 +65,17 @@ TEST(Deadline, AHugeNegativeDurationHasPassed) {
   EXPECT_EQ(d.remaining(), Clock::duration::zero());
 }
 
+// coarse_now() reads the same clock as Clock::now(), a tick behind at most.
+TEST(CoarseNow, IsOnClocksBaseAndAtMostATickBehind) {
+  for (int i = 0; i < 100; ++i) {
+    auto before = Clock::now();
+    auto coarse = coarse_now();
+    auto after = Clock::now();
+    EXPECT_LE(coarse, after);
+    EXPECT_GT(coarse, before - 20ms) << "more than a tick behind: not the same clock";
+  }
+}
+
 TEST(Deadline, EarliestPicksTheSoonerAndNeverLoses) {
   auto t = Clock::now();
   EXPECT_EQ(earliest(Deadline::at(t), Deadline::at(t + 1s)).when(), t);
