@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <expected>
 #include <span>
+#include <stop_token>
 #include <system_error>
 
 #include "common/net/deadline.hpp"
@@ -40,6 +41,31 @@ std::expected<void, std::error_code> send_all(int fd, std::span<const std::byte>
 /// stage 4 retries an idempotent request only for the first.
 std::expected<void, std::error_code> recv_exact(int fd, std::span<std::byte> buffer,
                                                 Deadline deadline = Deadline::never());
+
+/// Cancellation. Each call below also comes in a form with a std::stop_token: a stop
+/// requested before or during the call ends it at once with Errc::kCancelled, however long the
+/// deadline. A token that can never be stopped (a default-constructed one) costs nothing.
+
+/// wait_ready() that also wakes when `stop` is requested: it polls a descriptor of its own
+/// (an eventfd, made for the call and signalled from a std::stop_callback) beside `fd`.
+/// Leaves `fd` untouched. Fails with Errc::kCancelled, or with EMFILE when no descriptor is
+/// left for the eventfd.
+std::expected<short, std::error_code> wait_ready(int fd, short events, Deadline deadline,
+                                                 const std::stop_token& stop);
+
+/// send_all() that also ends when `stop` is requested. To wake a send blocked in the kernel
+/// at once it shuts the socket down (shutdown(SHUT_RDWR)) from the std::stop_callback: after a
+/// cancellation the connection is in an unknown state and must be discarded anyway, and this
+/// costs no descriptor and no system call until a stop is requested. Fails with
+/// Errc::kCancelled, or as send_all() does.
+std::expected<void, std::error_code> send_all(int fd, std::span<const std::byte> data,
+                                              Deadline deadline, const std::stop_token& stop);
+
+/// recv_exact() that also ends when `stop` is requested, in the same way as send_all() above
+/// (the socket is shut down: discard the connection). Fails with Errc::kCancelled, or as
+/// recv_exact() does.
+std::expected<void, std::error_code> recv_exact(int fd, std::span<std::byte> buffer,
+                                                Deadline deadline, const std::stop_token& stop);
 
 /// What one non-blocking look at an idle connection shows.
 enum class PeerState {

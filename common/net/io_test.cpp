@@ -10,6 +10,7 @@
 
 #include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
+#include "common/testing/fd_count.hpp"
 #include "common/testing/tcp_pair.hpp"
 
 namespace tcppool::net {
@@ -223,6 +224,79 @@ TEST(PeekPeer, ResetPeerIsClosed) {
 TEST(PeekPeer, NeverBlocksOnABlockingSocket) {
   auto pair = tcp_pair();  // blocking mode: a plain recv() here would wait forever
   for (int i = 0; i < 100; ++i) EXPECT_EQ(peek_peer(pair.client.fd()), PeerState::kOpen);
+}
+
+// ---- cancellation ------------------------------------------------------------------------
+
+// Requests a stop from another thread once the calling thread has been waiting for a moment:
+// the wait must end with kCancelled long before its deadline.
+std::jthread stop_soon(std::stop_source& source) {
+  return std::jthread([&source] {
+    std::this_thread::sleep_for(50ms);
+    source.request_stop();
+  });
+}
+
+TEST(Cancellation, AStopWakesAWaitAtOnce) {
+  auto pair = tcp_pair();
+  testing::FdLeakGuard guard;
+  std::stop_source source;
+  auto stopper = stop_soon(source);
+  auto start = Clock::now();
+  auto r = wait_ready(pair.client.fd(), POLLIN, Deadline::after(30s), source.get_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::kCancelled);
+  EXPECT_LT(Clock::now() - start, 10s);
+  stopper.join();
+  EXPECT_EQ(guard.leaked(), 0) << "the eventfd is closed again";
+  EXPECT_EQ(peek_peer(pair.client.fd()), PeerState::kOpen) << "wait_ready leaves the socket alone";
+}
+
+TEST(Cancellation, AStopRequestedBeforeEndsTheCallWithoutWaiting) {
+  auto pair = tcp_pair();
+  std::stop_source source;
+  source.request_stop();
+  std::vector<std::byte> in(4);
+  EXPECT_EQ(wait_ready(pair.client.fd(), POLLIN, Deadline::never(), source.get_token()).error(),
+            Errc::kCancelled);
+  EXPECT_EQ(recv_exact(pair.client.fd(), in, Deadline::never(), source.get_token()).error(),
+            Errc::kCancelled);
+  EXPECT_EQ(send_all(pair.client.fd(), bytes(4), Deadline::never(), source.get_token()).error(),
+            Errc::kCancelled);
+}
+
+// A receive blocked with no deadline at all: only the stop can end it.
+TEST(Cancellation, AStopEndsABlockedReceiveAndTheSocketIsShutDown) {
+  auto pair = tcp_pair();
+  std::stop_source source;
+  auto stopper = stop_soon(source);
+  std::vector<std::byte> in(4);
+  auto r = recv_exact(pair.client.fd(), in, Deadline::never(), source.get_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::kCancelled);
+  stopper.join();
+  std::byte b;
+  EXPECT_EQ(::send(pair.client.fd(), &b, 1, MSG_NOSIGNAL), -1) << "shut down: discard it";
+}
+
+TEST(Cancellation, AStopEndsASendBlockedOnAFullBuffer) {
+  auto pair = tcp_pair();  // the server end never reads: the buffers fill
+  std::stop_source source;
+  auto stopper = stop_soon(source);
+  std::vector<std::byte> lots(64u << 20);
+  auto r = send_all(pair.client.fd(), lots, Deadline::never(), source.get_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::kCancelled);
+}
+
+TEST(Cancellation, ATokenThatCannotStopChangesNothing) {
+  auto pair = tcp_pair();
+  ASSERT_TRUE(send_all(pair.server.fd(), bytes(3), Deadline::after(5s), std::stop_token()));
+  std::vector<std::byte> in(3);
+  ASSERT_TRUE(recv_exact(pair.client.fd(), in, Deadline::after(5s), std::stop_token()));
+  EXPECT_EQ(in, bytes(3));
+  EXPECT_EQ(wait_ready(pair.client.fd(), POLLIN, Deadline::after(10ms), std::stop_token()).error(),
+            Errc::kTimeout);
 }
 
 }  // namespace

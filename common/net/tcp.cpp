@@ -25,8 +25,13 @@ std::expected<void, std::error_code> set_int_option(int fd, int level, int name,
 
 }  // namespace
 
-// [dial]
 std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline deadline) {
+  return dial(endpoint, deadline, std::stop_token());
+}
+
+// [dial]
+std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline deadline,
+                                            const std::stop_token& stop) {
   g_dials.fetch_add(1, std::memory_order_relaxed);
   Socket s(::socket(endpoint.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!s) return fail_errno();
@@ -35,7 +40,7 @@ std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline d
   // and the socket becomes writable when it has, successfully or not.
   if (::connect(s.fd(), endpoint.address(), endpoint.address_length()) != 0) {
     if (errno != EINPROGRESS) return fail_errno();
-    if (auto ready = wait_ready(s.fd(), POLLOUT, deadline); !ready) {
+    if (auto ready = wait_ready(s.fd(), POLLOUT, deadline, stop); !ready) {
       return std::unexpected(ready.error());
     }
     int err = 0;
@@ -49,8 +54,14 @@ std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline d
 // [dial]
 
 std::expected<Socket, std::error_code> dial(const HostPort& target, Deadline deadline) {
+  return dial(target, deadline, std::stop_token());
+}
+
+std::expected<Socket, std::error_code> dial(const HostPort& target, Deadline deadline,
+                                            const std::stop_token& stop) {
   auto endpoint = target.resolve();
-  if (endpoint && !deadline.expired()) return dial(*endpoint, deadline);
+  if (stop.stop_requested()) return fail(Errc::kCancelled);
+  if (endpoint && !deadline.expired()) return dial(*endpoint, deadline, stop);
   g_dials.fetch_add(1, std::memory_order_relaxed);  // a dial that ends before connecting counts
   if (!endpoint) return std::unexpected(endpoint.error());
   return fail(Errc::kTimeout);  // the lookup outlasted the deadline

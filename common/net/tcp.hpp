@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <stop_token>
 #include <system_error>
 
 #include "common/net/deadline.hpp"
@@ -28,6 +29,11 @@ namespace tcppool::net {
 std::expected<Socket, std::error_code> dial(const Endpoint& endpoint,
                                             Deadline deadline = Deadline::never());
 
+/// dial() that also ends when `stop` is requested: the connect waits in
+/// wait_ready(fd, POLLOUT, deadline, stop). Fails with Errc::kCancelled, or as dial() does.
+std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline deadline,
+                                            const std::stop_token& stop);
+
 /// Resolves `target` (HostPort::resolve()), then connects as above, giving up at `deadline`.
 ///
 /// The lookup happens on every call, so a name that did not resolve a moment ago (the DNS
@@ -40,6 +46,11 @@ std::expected<Socket, std::error_code> dial(const Endpoint& endpoint,
 /// EAI_AGAIN), or as dial(const Endpoint&, Deadline) does.
 std::expected<Socket, std::error_code> dial(const HostPort& target,
                                             Deadline deadline = Deadline::never());
+
+/// The dial of a HostPort that also ends when `stop` is requested. A lookup already under way is
+/// not cut short (getaddrinfo() cannot be): the stop ends the dial once it returns.
+std::expected<Socket, std::error_code> dial(const HostPort& target, Deadline deadline,
+                                            const std::stop_token& stop);
 
 /// Returns how many times dial() has been called in this process (relaxed; diagnostics).
 std::uint64_t dial_count() noexcept;

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <stop_token>
+#include <thread>
 #include <vector>
 
 #include "common/net/error.hpp"
@@ -105,6 +107,34 @@ TEST(Dial, ExpiredDeadlineTimesOutUnlessAlreadyConnected) {
   auto s = dial(ep, Deadline::at(Clock::now() - 1s));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error(), Errc::kTimeout);
+}
+
+// A connect that would wait for a SYN-ACK that never comes ends at once when stopped.
+TEST(Dial, AStopEndsAnUnansweredConnect) {
+  Socket listener = listen_any(/*backlog=*/1);
+  Endpoint ep = Endpoint::loopback(port_of(listener));
+  std::vector<Socket> queued;
+  for (int i = 0; i < 16; ++i) {  // fill the backlog: the next SYN is dropped
+    auto s = dial(ep, Deadline::after(100ms));
+    if (!s) break;
+    queued.push_back(std::move(*s));
+  }
+  testing::FdLeakGuard guard;
+  std::stop_source source;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(50ms);
+    source.request_stop();
+  });
+  auto start = Clock::now();
+  auto s = dial(ep, Deadline::after(30s), source.get_token());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), Errc::kCancelled) << s.error().message();
+  EXPECT_LT(Clock::now() - start, 10s);
+  stopper.join();
+  EXPECT_EQ(guard.leaked(), 0);
+  auto by_name = dial(*HostPort::parse("127.0.0.1:" + std::to_string(ep.port())),
+                      Deadline::after(30s), source.get_token());
+  EXPECT_EQ(by_name.error(), Errc::kCancelled) << "already stopped";
 }
 
 TEST(Dial, CountsEveryAttempt) {
