@@ -16,8 +16,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kSourcePlaceholder = "tcppool-src:";
-constexpr std::string_view kFilePlaceholder = "tcppool-file:";
+// Placeholders for links the filter cannot resolve before Doxygen names its pages: URLs on a
+// domain that never resolves (RFC 6761), which Doxygen passes through as external links.
+constexpr std::string_view kSourcePlaceholder = "https://tcppool.invalid/src/";
+constexpr std::string_view kFilePlaceholder = "https://tcppool.invalid/file/";
 // Images live in these directories, which docs/Doxyfile gives as IMAGE_PATH.
 constexpr std::string_view kImageDirs[] = {"docs/images", "docs/reference-run"};
 
@@ -32,10 +34,17 @@ std::string title_slug(const std::string& root, const std::string& path) {
   return github_slug(heading_plain_text(hs[0].text), error).value_or("");
 }
 
-// The Doxygen anchor of `frag` on the page `path`: the page itself for its title's anchor.
-std::string anchor_id(const std::string& root, const std::string& path, const std::string& frag) {
-  if (frag == title_slug(root, path)) return page_label(path);
-  return page_label(path) + "-" + frag;
+// The site's file for the page `path`: its label, or index.html for the front page.
+std::string page_html(const std::string& path) {
+  std::string label = page_label(path);
+  return label == "mainpage" ? "index.html" : label + ".html";
+}
+
+// The site's address of the page `path`, at GitHub's anchor `frag` (none when it is the
+// title's: the page itself).
+std::string page_url(const std::string& root, const std::string& path, const std::string& frag) {
+  if (frag.empty() || frag == title_slug(root, path)) return page_html(path);
+  return page_html(path) + "#" + page_label(path) + "-" + frag;
 }
 
 std::string xml_escape(std::string_view s) {
@@ -191,7 +200,7 @@ std::string filter_page(const std::string& root, const std::string& path, const 
     std::string dest;
     if (target.empty()) {
       if (frag.empty() || l.image) continue;
-      dest = "@ref " + anchor_id(root, path, frag);
+      dest = page_url(root, path, frag);
     } else {
       auto q = join(dirname(path), target);
       if (!q) continue;
@@ -202,9 +211,9 @@ std::string filter_page(const std::string& root, const std::string& path, const 
           if (dirname(*q) == dir) dest = q->substr(dir.size() + 1);
         if (dest.empty()) continue;
       } else if (q->ends_with(".md") && fs::is_regular_file(full, ec)) {
-        dest = "@ref " + (frag.empty() ? page_label(*q) : anchor_id(root, *q, frag));
+        dest = page_url(root, *q, frag);
       } else if (fs::is_directory(full, ec) && fs::is_regular_file(full + "/README.md", ec)) {
-        dest = "@ref " + page_label(*q + "/README.md");
+        dest = page_html(*q + "/README.md");
       } else if (is_doxygen_source(*q) && fs::is_regular_file(full, ec)) {
         dest = std::string(kSourcePlaceholder) + *q + (frag.empty() ? "" : "#" + frag);
       } else if (fs::is_regular_file(full, ec)) {
@@ -285,16 +294,19 @@ std::vector<std::string> check_site(const std::string& root, const std::string& 
     if (!html) continue;
     std::string& h = *html;
     bool changed = false;
-    for (std::string_view ph : {kSourcePlaceholder, kFilePlaceholder}) {
+    for (std::string_view bare : {kSourcePlaceholder, kFilePlaceholder}) {
+      // Only in an attribute: a listing of this tool's own source shows the strings as text.
+      const std::string ph = "href=\"" + std::string(bare);
       for (std::size_t p = h.find(ph); p != std::string::npos; p = h.find(ph, p)) {
+        p += 6;  // past href="
         std::size_t e = h.find_first_of("\"'", p);
         if (e == std::string::npos) break;
-        std::string value = h.substr(p + ph.size(), e - p - ph.size());
+        std::string value = h.substr(p + bare.size(), e - p - bare.size());
         std::string path = value.substr(0, value.find('#'));
         std::string frag =
             value.find('#') == std::string::npos ? "" : value.substr(value.find('#') + 1);
         std::string url;
-        if (ph == kSourcePlaceholder) {
+        if (bare == kSourcePlaceholder) {
           auto it = listing.find(path);
           if (it == listing.end()) {
             problems.push_back(f + ": links " + path + ", which has no source listing in the site");

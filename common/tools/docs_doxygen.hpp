@@ -9,11 +9,13 @@
 //   - every other heading gets `{#label-slug}`, where slug is GitHub's anchor for it, so an
 //     anchor is stable and reads the same in both renderings, prefixed by the page (Doxygen's
 //     labels are global);
-//   - a link to a page becomes `@ref label` (or `@ref label-slug` with an anchor), a link to
-//     a directory goes to its README, a link to a source file becomes a placeholder,
-//     `tcppool-src:path#L12`, that check_site() turns into the file's listing and line, and a
-//     link to any other file becomes `tcppool-file:path`, which check_site() copies into the
-//     site;
+//   - a link to a page becomes a link to its file in the site, `label.html` (or
+//     `label.html#label-slug` with an anchor; not `@ref`, whose text Doxygen 1.9.4 reads
+//     without Markdown and cannot wrap across lines), a link to a directory goes to its
+//     README, a link to a source file becomes a placeholder,
+//     `https://tcppool.invalid/src/path#L12`, that check_site() turns into the file's listing
+//     and line, and a link to any other file becomes `https://tcppool.invalid/file/path`,
+//     which check_site() copies into the site;
 //   - images are named by file name (IMAGE_PATH has their directories);
 //   - number markers are removed (Doxygen eats the space after an inline comment).
 //

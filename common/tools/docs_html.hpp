@@ -34,17 +34,19 @@ struct VisibleText {
 /// One rendered page.
 class HtmlPage {
  public:
-  /// Reads `html`; `content_only` restricts visible text to Doxygen's
-  /// <div class="contents"> and title (the navigation and footer are not the page's).
+  /// Reads `html`; `content_only` restricts visible text to Doxygen's contents and title
+  /// divisions (the navigation and the footer are not the page's).
   HtmlPage(std::string_view html, bool content_only);
 
+  /// Every link, image and embedded object, in order.
   const std::vector<Reference>& references() const { return refs_; }
+  /// The text outside code that a reader sees, one entry per block.
   const std::vector<VisibleText>& visible_text() const { return text_; }
   /// Every id="..." and name="..." on the page.
   const std::vector<std::string>& anchors() const { return anchors_; }
   /// The text of each h1..h6, in order, with the source line when known.
   const std::vector<VisibleText>& headings() const { return headings_; }
-  /// The text of <title>.
+  /// The text of the page's title element.
   const std::string& title() const { return title_; }
 
  private:

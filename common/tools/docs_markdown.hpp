@@ -25,7 +25,9 @@ class Page {
   /// Splits `text` into lines (without their '\n') and finds the fenced code blocks.
   explicit Page(std::string text);
 
+  /// Returns the whole text.
   const std::string& text() const { return text_; }
+  /// Returns the number of lines.
   std::size_t line_count() const { return starts_.size(); }
   /// Returns line `i` (0-based), without its '\n'.
   std::string_view line(std::size_t i) const;
@@ -40,9 +42,9 @@ class Page {
 
   /// A code span or an HTML comment outside fenced code: bytes [begin, end).
   struct Span {
-    std::size_t begin = 0;
-    std::size_t end = 0;
-    bool comment = false;  ///< An HTML comment; otherwise a code span.
+    std::size_t begin = 0;  ///< Offset of the first byte.
+    std::size_t end = 0;    ///< Offset just past the last byte.
+    bool comment = false;   ///< An HTML comment; otherwise a code span.
   };
   /// Returns the code spans and HTML comments outside fenced code, in order.
   const std::vector<Span>& spans() const { return spans_; }
@@ -60,7 +62,7 @@ class Page {
 struct Heading {
   std::size_t line = 0;  ///< 0-based line.
   int level = 0;         ///< 1 for `#`.
-  std::string text;      ///< The Markdown after the #s, trimmed.
+  std::string text;      ///< The Markdown after the hashes, trimmed.
 };
 
 /// Returns the page's headings in order.
@@ -74,7 +76,7 @@ struct Link {
   std::size_t dest_end = 0;    ///< Offset just past the destination.
   std::string text;            ///< The Markdown between the brackets.
   std::string dest;            ///< The destination, without any title.
-  bool image = false;
+  bool image = false;          ///< An image, `![alt](dest)`.
 };
 
 /// Returns the page's inline links and images in order.

@@ -190,7 +190,18 @@ class Evaluator {
       ++pos_;
     std::string word(src_.substr(b, pos_ - b));
     skip();
-    if (pos_ < src_.size() && src_[pos_] == '(') return call(word, run);
+    if (pos_ < src_.size() && src_[pos_] == '(') {
+      // run1:budget("...") evaluates in that run.
+      if (auto colon = word.find(':'); colon != std::string::npos) {
+        auto r = runs_.find(word.substr(0, colon));
+        if (!r) {
+          fail("no run called " + word.substr(0, colon));
+          return std::nullopt;
+        }
+        return call(word.substr(colon + 1), *r);
+      }
+      return call(word, run);
+    }
     return key(word, run);
   }
 
@@ -216,17 +227,28 @@ class Evaluator {
       return set;
     }
     if (fn == "min" || fn == "max") {
-      auto v = expr(run);
+      // min(a, b, ...): over numbers and runs(...) sets alike.
+      std::vector<double> all;
+      std::string format;
+      do {
+        auto v = expr(run);
+        if (!v) return std::nullopt;
+        if (v->kind == Value::kText) {
+          fail(fn + "() needs numbers");
+          return std::nullopt;
+        }
+        if (v->kind == Value::kSet) {
+          all.insert(all.end(), v->set.begin(), v->set.end());
+        } else {
+          all.push_back(v->number);
+        }
+        if (format.empty()) format = v->default_format;
+      } while (eat(','));
       if (!eat(')')) fail("missing ')' after " + fn + "(");
-      if (!v) return std::nullopt;
-      if (v->kind != Value::kSet || v->set.empty()) {
-        fail(fn + "() needs runs(...)");
-        return std::nullopt;
-      }
       Value r;
-      r.default_format = v->default_format;
-      r.number = fn == "min" ? *std::min_element(v->set.begin(), v->set.end())
-                             : *std::max_element(v->set.begin(), v->set.end());
+      r.default_format = format;
+      r.number = fn == "min" ? *std::min_element(all.begin(), all.end())
+                             : *std::max_element(all.begin(), all.end());
       return r;
     }
     fail("unknown function " + fn + "()");
@@ -553,7 +575,14 @@ std::size_t value_start(std::string_view before, std::string_view expected) {
   std::size_t end = before.size();
   if (end == 0) return end;
   if (!is_numeric_value(expected)) {
-    // A verdict or a word: the run of non-space characters before the marker.
+    // Text: what it should be, if it is there; else the rest of a table cell, or the word
+    // before the marker.
+    if (before.ends_with(expected)) return end - expected.size();
+    if (std::size_t bar = before.rfind('|'); bar != std::string_view::npos) {
+      std::size_t b = bar + 1;
+      while (b < end && before[b] == ' ') ++b;
+      return b;
+    }
     std::size_t b = end;
     while (b > 0 && !std::isspace(static_cast<unsigned char>(before[b - 1])) &&
            before[b - 1] != '|' && before[b - 1] != '(')

@@ -17,7 +17,8 @@
 //   meta.commit                     a field of the run's header
 //   run1:contention/stage3/64.a_over_b  the same in one of the other runs of the spread
 //   runs(EXPR)                      EXPR in every run (reference and spread): shown lo–hi
-//   min(runs(EXPR)), max(runs(EXPR)), + - * / and parentheses, numbers
+//   min(A, B, ...), max(A, B, ...)  the least or greatest of numbers and runs(...) alike
+//   + - * / and parentheses, numbers
 //
 // and an optional format after `|`: rate (26.0k), us (72 µs, 1.4 ms), ns (68.9 ns), x (0.49×),
 // x3 (0.599×), int (131072), int, (131,072), f0..f3, verdict (met / **missed**), text, date,
@@ -43,8 +44,11 @@ class ReferenceRuns {
   /// Builds from documents already loaded; runs[0] is the reference. For tests.
   ReferenceRuns(std::vector<std::string> names, std::vector<nlohmann::json> docs);
 
+  /// Returns how many runs there are, the reference included.
   std::size_t size() const { return docs_.size(); }
+  /// Returns run `i`'s report.json.
   const nlohmann::json& doc(std::size_t i) const { return docs_[i]; }
+  /// Returns run `i`'s name: "reference", or its file's name.
   const std::string& name(std::size_t i) const { return names_[i]; }
   /// Returns the index of the run called `name`, or nullopt.
   std::optional<std::size_t> find(std::string_view name) const;

@@ -44,9 +44,13 @@ class RepoFiles {
   /// without git, every file outside build/ and .git/.
   explicit RepoFiles(const std::string& root);
 
+  /// True when `path` is one of the files.
   bool is_file(const std::string& path) const { return files_.contains(path); }
+  /// True when `path` is a directory holding one of the files ("" is the root).
   bool is_dir(const std::string& path) const { return path.empty() || dirs_.contains(path); }
+  /// Returns every file, sorted.
   const std::set<std::string>& files() const { return files_; }
+  /// Returns the root the paths are relative to.
   const std::string& root() const { return root_; }
 
  private:

@@ -161,7 +161,10 @@ TEST(DocsNumbers, RatiosExpressionsRunsAndBudgets) {
   EXPECT_EQ(eval("(1 - steady/stage1/4/64.a_over_b) * 100 | f0"), "51");
   EXPECT_EQ(eval("runs(steady/stage2/4/64.a_over_b)"), "0.92–1.00×");
   EXPECT_EQ(eval("min(runs(steady/stage2/4/64.a_over_b)) | x3"), "0.917×");
+  EXPECT_EQ(eval("max(runs(steady/stage2/4/64.a_over_b), steady/stage1/4/64.a_over_b) | x3"),
+            "0.999×");
   EXPECT_EQ(eval("run1:steady/stage2/4/64.rps"), "50.0k");
+  EXPECT_NE(eval("run1:budget(\"64 threads\").value").find("no budget claim"), std::string::npos);
   EXPECT_EQ(eval("budget(\"64 threads\").value"), "0.599×");
   EXPECT_EQ(eval("budget(\"uncontended\").value"), "68.9 ns");
   EXPECT_EQ(eval("budget(\"uncontended\").met"), "**missed**");
@@ -187,6 +190,8 @@ TEST(DocsNumbers, TheValueBeforeAMarkerIsFoundWithItsUnit) {
   EXPECT_EQ(value("at (0.49×", "0.50×"), "0.49×");
   EXPECT_EQ(value("between 0.92–1.00×", "0.90–1.00×"), "0.92–1.00×");
   EXPECT_EQ(value("| **missed**", "met"), "**missed**");
+  EXPECT_EQ(value("| 0.917× (64 threads, 64 B)", "0.9× (1 thread)"), "0.917× (64 threads, 64 B)");
+  EXPECT_EQ(value("commit 8c47db4", "abc1234"), "8c47db4");
   EXPECT_EQ(value("left 131,072", "131,000"), "131,072");
   EXPECT_EQ(value("median 1.4 ms", "72 µs"), "1.4 ms");
   EXPECT_EQ(value("nothing here ", "1.00×"), "");
@@ -282,11 +287,12 @@ TEST(DocsDoxygen, TheFilterGivesLabelsAnchorsAndReferences) {
             "# Stage 2: mutex + queue {#stage2_mutex_queue}\n"
             "\n"
             "## What changed since stage 1 {#stage2_mutex_queue-what-changed-since-stage-1}\n"
-            "See [stage 1](@ref stage1_naive), [its pitfalls](@ref stage1_naive-pitfalls), "
-            "[above](@ref stage2_mutex_queue-what-changed-since-stage-1), "
-            "[`pool.cpp`](tcppool-src:stage2-mutex-queue/pool.cpp#L31), "
-            "[the script](tcppool-file:scripts/bench.sh), "
-            "[stage 3's directory](@ref stage3_bounded_channel_readme) and 0.92× here.\n"
+            "See [stage 1](stage1_naive.html), "
+            "[its pitfalls](stage1_naive.html#stage1_naive-pitfalls), "
+            "[above](stage2_mutex_queue.html#stage2_mutex_queue-what-changed-since-stage-1), "
+            "[`pool.cpp`](https://tcppool.invalid/src/stage2-mutex-queue/pool.cpp#L31), "
+            "[the script](https://tcppool.invalid/file/scripts/bench.sh), "
+            "[stage 3's directory](stage3_bounded_channel_readme.html) and 0.92× here.\n"
             "![a diagram](token-lifecycle.svg)\n"
             "## Exercises {#stage2_mutex_queue-exercises}\n");
 }
