@@ -575,16 +575,29 @@ std::size_t value_start(std::string_view before, std::string_view expected) {
   std::size_t end = before.size();
   if (end == 0) return end;
   if (!is_numeric_value(expected)) {
-    // Text: what it should be, if it is there; else the rest of a table cell, or the word
-    // before the marker.
+    // Text: what it should be, if it is there. Otherwise the old text, never reaching into an
+    // earlier marker: a number with its words in parentheses ("0.917× (64 threads, 64 B)", a
+    // budget's measured text), else the rest of a table cell, else the word before the marker.
     if (before.ends_with(expected)) return end - expected.size();
-    if (std::size_t bar = before.rfind('|'); bar != std::string_view::npos) {
+    std::size_t floor = before.rfind("-->");
+    floor = floor == std::string_view::npos ? 0 : floor + 3;
+    if (expected.ends_with(")") && before.ends_with(")")) {
+      std::size_t open = before.rfind('(');
+      if (open != std::string_view::npos && open >= floor) {
+        std::size_t b = open;
+        while (b > floor && before[b - 1] == ' ') --b;
+        std::size_t n = numeric_value_start(before.substr(0, b));
+        if (n < b && n >= floor) return n;
+        return open;
+      }
+    }
+    if (std::size_t bar = before.rfind('|'); bar != std::string_view::npos && bar >= floor) {
       std::size_t b = bar + 1;
       while (b < end && before[b] == ' ') ++b;
       return b;
     }
     std::size_t b = end;
-    while (b > 0 && !std::isspace(static_cast<unsigned char>(before[b - 1])) &&
+    while (b > floor && !std::isspace(static_cast<unsigned char>(before[b - 1])) &&
            before[b - 1] != '|' && before[b - 1] != '(')
       --b;
     return b;

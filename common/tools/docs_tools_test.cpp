@@ -192,6 +192,9 @@ TEST(DocsNumbers, TheValueBeforeAMarkerIsFoundWithItsUnit) {
   EXPECT_EQ(value("| **missed**", "met"), "**missed**");
   EXPECT_EQ(value("| 0.917× (64 threads, 64 B)", "0.9× (1 thread)"), "0.917× (64 threads, 64 B)");
   EXPECT_EQ(value("commit 8c47db4", "abc1234"), "8c47db4");
+  EXPECT_EQ(value("worst, 0.967× (16 threads, 4 KiB)", "0.975× (64 threads, 64 B)"),
+            "0.967× (16 threads, 4 KiB)");
+  EXPECT_EQ(value("| 2026-12-01<!-- ref: meta.date | date -->, 06:40", "06:37"), "06:40");
   EXPECT_EQ(value("left 131,072", "131,000"), "131,072");
   EXPECT_EQ(value("median 1.4 ms", "72 µs"), "1.4 ms");
   EXPECT_EQ(value("nothing here ", "1.00×"), "");
