@@ -6,7 +6,7 @@
 #   make bench         run every stage's benchmarks and write build/bench/report.{md,json,png,svg}
 #   make bench-quick   the same scenarios, briefly (CI runs it so the harness cannot rot)
 #   make docs          the site (build/docs/html) and a GitHub-style rendering (build/docs/gfm),
-#                      both checked: links, anchors, markup, numbers, excerpts (docs/writing-docs.md)
+#                      both checked (docs/writing-docs.md)
 #   make snippets      refresh the code excerpts in the pages, and their line links
 #   make numbers       refresh the numbers in the pages from docs/reference-run/report.json
 #   make reference-run RUN=build/bench   make a new bench run the reference the pages quote
@@ -61,7 +61,7 @@ bench-quick: release
 
 # Every page of the repository: docs/, the READMEs (not the checker's test input).
 DOCS_PAGES = $(shell git ls-files --cached --others --exclude-standard '*.md' | \
-               grep -v -e '^build/' -e '/testdata/')
+               grep -v -e '^build/' -e '/testdata/' | sort -u)
 DOCS_TOOLS = build/release/common/tools
 
 docs: release

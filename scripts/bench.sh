@@ -2,23 +2,29 @@
 # Runs every stage's benchmark binary and merges their results into the cross-stage report:
 # build/bench/report.md (printed at the end), report.json, report.png and report.svg.
 #
-# Usage: scripts/bench.sh --mode full|quick [--endpoint host:port]
-# Called by `make bench` and `make bench-quick` after a Release build.
+# Usage: scripts/bench.sh --mode full|quick [--endpoint host:port] [--bin DIR] [--out DIR]
+#                         [--only NAME]...
+# Called by `make bench` and `make bench-quick` after a Release build (--bin build/release,
+# --out build/bench). --only runs just the named binaries (stage1, echo_server, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=full
 endpoint=
+bin=build/release
+out=build/bench
+only=()
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) mode=$2; shift 2 ;;
     --endpoint) endpoint=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --only) only+=("$2"); shift 2 ;;
     *) echo "bench.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
-bin=build/release
-out=build/bench
 mkdir -p "$out"
 rm -f "$out"/stage*.json "$out"/report.*
 
@@ -26,6 +32,16 @@ mapfile -t benches < <(ls -d "$bin"/stage*-*/stage*_bench 2>/dev/null | sort -V)
 if [ ${#benches[@]} -eq 0 ]; then
   echo "bench.sh: no benchmark binaries under $bin (run make first)" >&2
   exit 1
+fi
+# The echo server's own benchmark runs last: its thousands of idle connections leave TIME_WAIT
+# sockets that stage 1 would otherwise start with.
+[ -x "$bin/common/echo_server_bench" ] && benches+=("$bin/common/echo_server_bench")
+if [ ${#only[@]} -gt 0 ]; then
+  chosen=()
+  for b in "${benches[@]}"; do
+    for name in "${only[@]}"; do [ "$(basename "$b" _bench)" = "$name" ] && chosen+=("$b"); done
+  done
+  benches=("${chosen[@]}")
 fi
 
 args=()
@@ -37,18 +53,42 @@ if [ "$commit" != unknown ] && [ -n "$(git status --porcelain 2>/dev/null)" ]; t
   commit="$commit (with uncommitted changes)"
 fi
 
+# One binary failing (a scenario that cannot run against someone else's server, say) must not
+# stop the others or the report: each failure is recorded, the report shows it, and the exit
+# status says so at the end.
 i=0
+failed=()
+inputs=()
+missing=()
 for b in "${benches[@]}"; do
   i=$((i + 1))
   name=$(basename "$b" _bench)
   echo "== [$i/${#benches[@]}] $name ($mode)" >&2
+  status=0
   "$b" "${args[@]}" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
-    --benchmark_display_aggregates_only=true
+    --benchmark_display_aggregates_only=true || status=$?
+  if [ -s "$out/$name.json" ]; then
+    inputs+=("$out/$name.json")
+    [ "$status" -eq 0 ] || failed+=("$name")
+  else
+    failed+=("$name")
+    missing+=(--failed "$name: exited with status $status before writing results")
+  fi
 done
 
-"$bin"/common/bench_report --out "$out" --commit "$commit" "$out"/stage*.json
-gnuplot "$out/chart.gp"
+"$bin"/common/bench_report --out "$out" --commit "$commit" "${missing[@]}" "${inputs[@]}"
+written="$out/report.md $out/report.json"
+if command -v gnuplot >/dev/null 2>&1; then
+  gnuplot "$out/chart.gp"
+  written="$written $out/report.png $out/report.svg"
+else
+  echo "bench.sh: gnuplot is not installed: no chart (make bench installs it)" >&2
+fi
 
 cat "$out/report.md"
 echo
-echo "Written: $out/report.md $out/report.json $out/report.png $out/report.svg"
+echo "Written: $written"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench.sh: some runs failed (${failed[*]}); the report's \"Runs that failed\" says which" >&2
+  exit 1
+fi

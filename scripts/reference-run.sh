@@ -55,7 +55,7 @@ if [ $# -gt 0 ]; then
 fi
 echo "reference-run: $dest now holds $(sed -n 's/.*"commit": "\([^"]*\)".*/\1/p' "$dest/report.json"), $(sed -n 's/.*"date": "\([^"]*\)".*/\1/p' "$dest/report.json" | head -1)"
 
-pages=$(git ls-files --cached --others --exclude-standard '*.md' | grep -v -e '^build/' -e '/testdata/')
+pages=$(git ls-files --cached --others --exclude-standard '*.md' | grep -v -e '^build/' -e '/testdata/' | sort -u)
 echo "reference-run: numbers that changed (read the prose around each):"
 # shellcheck disable=SC2086
 build/release/common/tools/docs_check refresh --only numbers . $pages

@@ -22,15 +22,21 @@ namespace tcppool::stage1 {
 
 /// How to build a Pool. Every field but `endpoint` has a default.
 struct Options {
-  /// The server: "host:port" or "[ipv6-address]:port". Required.
+  /// The server: "host:port" or "[ipv6-address]:port" (the grammar is in
+  /// common/net/endpoint.hpp). Required. Its syntax is checked when the pool is made; a name
+  /// is looked up on every dial, so one that does not resolve fails acquire(), not the
+  /// constructor, and the pool works as soon as it resolves.
   std::string endpoint{};
-  /// Bound on each dial: a server that never answers costs at most this. At most one hour.
+  /// Bound on each connect: a server that never answers costs at most this. A name's lookup
+  /// comes before it and is not bounded by it (net::HostPort::resolve() says what bounds it).
+  /// At most one hour.
   std::chrono::milliseconds dial_timeout{1000};
   /// Turns Nagle's algorithm off on every connection, as a request/response protocol wants.
   bool tcp_nodelay = true;
 
   /// Throws std::invalid_argument naming the first invalid option and why, e.g.
-  /// `Options.endpoint: "localhost:0": bad port: expected a number in 1..65535`.
+  /// `Options.endpoint: "localhost:0": bad port: expected a number in 1..65535 without
+  /// leading zeros`.
   void validate() const;
 };
 
@@ -117,8 +123,10 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   /// Dials a new connection, waiting at most Options::dial_timeout. Fails with
-  /// Errc::kPoolClosed after close(), Errc::kTimeout when the dial times out, or the errno of
-  /// the failed connect (ECONNREFUSED: nobody listens; EADDRNOTAVAIL: no local port is free).
+  /// Errc::kPoolClosed after close(), an error in net::resolver_category() when the name does
+  /// not resolve (EAI_NONAME; EAI_AGAIN: no answer from DNS), Errc::kTimeout when the dial
+  /// times out, or the errno of the failed connect (ECONNREFUSED: nobody listens;
+  /// EADDRNOTAVAIL: no local port is free).
   std::expected<Lease, std::error_code> acquire();
 
   /// Closes the pool: later acquire() calls fail with Errc::kPoolClosed. Leases already handed

@@ -100,7 +100,8 @@ TEST(Stage1Options, ValidateNamesTheOption) {
     FAIL() << "port 0 accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_STREQ(e.what(),
-                 "Options.endpoint: \"localhost:0\": bad port: expected a number in 1..65535");
+                 "Options.endpoint: \"localhost:0\": bad port: expected a number in 1..65535 "
+                 "without leading zeros");
   }
   EXPECT_THROW((stage::Options{.endpoint = "127.0.0.1:7", .dial_timeout = {}}.validate()),
                std::invalid_argument);

@@ -16,8 +16,10 @@ void Options::validate() const {
   if (endpoint.empty()) {
     throw std::invalid_argument("Options.endpoint: required, e.g. \"127.0.0.1:7007\"");
   }
-  if (auto ep = net::Endpoint::parse(endpoint); !ep) {
-    throw std::invalid_argument("Options.endpoint: \"" + endpoint + "\": " + ep.error().message());
+  // Syntax only: a name is looked up on every dial (PoolCore::open_connection()).
+  if (auto target = net::HostPort::parse(endpoint); !target) {
+    throw std::invalid_argument("Options.endpoint: " + net::quoted(endpoint) + ": " +
+                                target.error().message());
   }
   if (dial_timeout.count() <= 0 || dial_timeout > std::chrono::hours(1)) {
     throw std::invalid_argument("Options.dial_timeout: must be positive and at most 1h, got " +
@@ -53,10 +55,12 @@ struct Token {
 // At most max_open tokens exist (`issued` counts them), each either in the channel, in a lease,
 // or with a thread that is dialing; so at most max_open connections are ever open.
 struct PoolCore {
-  PoolCore(Options opts, net::Endpoint ep)
-      : options(std::move(opts)), endpoint(ep), tokens(options.max_open) {}
+  PoolCore(Options opts, net::HostPort target)
+      : options(std::move(opts)), endpoint(std::move(target)), tokens(options.max_open) {}
 
-  // Dials one connection, bounded by Options::dial_timeout.
+  // Resolves the endpoint and dials one connection, the connect bounded by
+  // Options::dial_timeout. Resolving on every dial is what lets the pool recover from a
+  // lookup that failed, and follow a name whose address changes.
   std::expected<net::Socket, std::error_code> open_connection() const {
     auto socket = net::dial(endpoint, net::Deadline::after(options.dial_timeout));
     if (socket && options.tcp_nodelay) (void)net::set_nodelay(socket->fd());
@@ -111,7 +115,7 @@ struct PoolCore {
   }
 
   const Options options;
-  const net::Endpoint endpoint;
+  const net::HostPort endpoint;  // parsed, not resolved: see open_connection()
   BoundedChannel<Token> tokens;  // idle connections and permits, oldest first
   std::mutex mu;
   std::size_t issued = 0;  // Guarded by mu. Tokens made so far; never more than max_open.
@@ -141,8 +145,9 @@ void Lease::discard() noexcept {
 
 Pool::Pool(Options options) {
   options.validate();
-  auto endpoint = net::Endpoint::parse(options.endpoint);
-  core_ = std::make_shared<PoolCore>(std::move(options), *endpoint);
+  // validate() parsed the endpoint, and parsing is pure: this parse cannot fail.
+  auto endpoint = net::HostPort::parse(options.endpoint).value();
+  core_ = std::make_shared<PoolCore>(std::move(options), std::move(endpoint));
   // Prefill: hold `prefill` leases at once, so that each is a new connection, then release
   // them together into the pool. Best effort: the first failure ends it.
   std::vector<Lease> warm;

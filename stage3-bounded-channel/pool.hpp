@@ -32,9 +32,14 @@ namespace tcppool::stage3 {
 
 /// How to build a Pool. Every field but `endpoint` has a default.
 struct Options {
-  /// The server: "host:port" or "[ipv6-address]:port". Required.
+  /// The server: "host:port" or "[ipv6-address]:port" (the grammar is in
+  /// common/net/endpoint.hpp). Required. Its syntax is checked when the pool is made; a name
+  /// is looked up on every dial, so one that does not resolve fails acquire(), not the
+  /// constructor, and the pool works as soon as it resolves.
   std::string endpoint{};
-  /// Bound on each dial: a server that never answers costs at most this. At most one hour.
+  /// Bound on each connect: a server that never answers costs at most this. A name's lookup
+  /// comes before it and is not bounded by it (net::HostPort::resolve() says what bounds it).
+  /// At most one hour.
   std::chrono::milliseconds dial_timeout{1000};
   /// Turns Nagle's algorithm off on every connection, as a request/response protocol wants.
   bool tcp_nodelay = true;
@@ -47,7 +52,8 @@ struct Options {
   std::size_t max_open = 8;
 
   /// Throws std::invalid_argument naming the first invalid option and why, e.g.
-  /// `Options.endpoint: "localhost:0": bad port: expected a number in 1..65535`.
+  /// `Options.endpoint: "localhost:0": bad port: expected a number in 1..65535 without
+  /// leading zeros`.
   void validate() const;
 };
 
@@ -145,8 +151,10 @@ class Pool {
   /// connection waits behind a permit, but never beyond the cap. At the cap, blocks until
   /// another thread releases or discards a connection; blocked callers are served in the order
   /// they arrived. There is no bound on that wait (stage 5 adds one). Fails with
-  /// Errc::kPoolClosed after close() (waiting callers wake with it), Errc::kTimeout when the dial
-  /// times out, or the errno of the failed connect; a failed dial frees its slot.
+  /// Errc::kPoolClosed after close() (waiting callers wake with it), an error in
+  /// net::resolver_category() when the name does not resolve (EAI_NONAME; EAI_AGAIN: no answer
+  /// from DNS), Errc::kTimeout when the dial times out, or the errno of the failed connect; a
+  /// failed dial (or lookup) frees its slot.
   std::expected<Lease, std::error_code> acquire();
 
   /// Like acquire(), but never waits for another thread: fails with Errc::kPoolExhausted when

@@ -89,6 +89,8 @@ void register_all(const StageInfo& stage, const Config& config) {
   add(named("idle_close", stage.name, 4), reps,
       [&](benchmark::State& s) { idle_close(s, stage, config); });
   add(named("stall", stage.name, 8), reps, [&](benchmark::State& s) { stall(s, stage, config); });
+  add(named("accept_queue", stage.name, 64), reps,
+      [&](benchmark::State& s) { accept_queue(s, stage, config); });
 }
 // [register_all]
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -29,14 +30,35 @@ double number(const Json& j, const char* key, double fallback = 0) {
   return it != j.end() && it->is_number() ? it->get<double>() : fallback;
 }
 
-// "steady/stage2/threads:4/payload:64/iterations:1/manual_time" -> {"steady", "stage2"}
-std::pair<std::string, std::string> scenario_and_stage(const std::string& name) {
-  auto first = name.find('/');
-  if (first == std::string::npos) return {name, ""};
-  auto second = name.find('/', first + 1);
-  return {
-      name.substr(0, first),
-      name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1)};
+struct RunName {
+  std::string scenario;
+  std::string stage;
+  std::string variant;  // parameters other than threads and payload, "/"-joined
+};
+
+// "steady/stage2/threads:4/payload:64/iterations:1/manual_time" -> {"steady", "stage2", ""};
+// "echo_beside_idle/echo_server/idle:1000/..." -> {"echo_beside_idle", "echo_server",
+// "idle:1000"}. Threads and payload come from the counters; Google Benchmark's own suffixes
+// (iterations, repeats, manual_time) say nothing about what was measured.
+RunName parse_run_name(const std::string& name) {
+  RunName out;
+  std::size_t start = 0;
+  for (int part = 0; start <= name.size(); ++part) {
+    auto slash = name.find('/', start);
+    std::string piece = name.substr(start, slash == std::string::npos ? slash : slash - start);
+    if (part == 0) {
+      out.scenario = piece;
+    } else if (part == 1) {
+      out.stage = piece;
+    } else if (!piece.starts_with("threads:") && !piece.starts_with("payload:") &&
+               !piece.starts_with("iterations:") && !piece.starts_with("repeats:") &&
+               piece != "manual_time" && piece != "real_time" && !piece.empty()) {
+      out.variant += (out.variant.empty() ? "" : "/") + piece;
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return out;
 }
 
 // Google Benchmark writes aggregates that are not numbers (the variation of a counter that is
@@ -57,7 +79,7 @@ std::string without_non_finite(std::string text) {
 }
 
 // Key of the repetitions that merge into one row.
-using Key = std::tuple<std::string, std::string, std::string, int, int, int>;
+using Key = std::tuple<std::string, std::string, std::string, int, int, int, std::string>;
 
 std::string fixed(double v, int decimals) {
   char buf[64];
@@ -191,6 +213,11 @@ std::string steady_section(const std::vector<Row>& rows, const Meta& meta, int p
     for (int t : kSteadyThreads) {
       const Row* r = find(rows, "steady", stage, t, payload);
       const Row* base = find(rows, "steady", first, t, payload);
+      if (r && r->all_failed()) {
+        for (auto* col : {&a, &b, &c, &d, &e}) col->push_back("failed");
+        continue;
+      }
+      if (base && base->all_failed()) base = nullptr;
       auto ded = r ? vs_dedicated(rows, *r) : std::nullopt;
       a.push_back(r ? rate(r->rps) : "–");
       auto x = r && base ? stage_ratio(rows, *r, *base) : std::nullopt;
@@ -236,6 +263,12 @@ std::string generic_section(const std::vector<Row>& rows, const std::string& sce
   std::vector<std::vector<std::string>> body;
   for (const auto& r : rows) {
     if (r.scenario != scenario) continue;
+    if (r.all_failed()) {
+      body.push_back({r.stage, std::to_string(r.threads),
+                      r.pool_size ? std::to_string(r.pool_size) : "–",
+                      payload_name(r.payload_bytes), "failed", "–", "–", "–", "–", "–", "–"});
+      continue;
+    }
     body.push_back({r.stage, std::to_string(r.threads),
                     r.pool_size ? std::to_string(r.pool_size) : "–", payload_name(r.payload_bytes),
                     rate(r.rps), micros(r.p50_us), micros(r.p99_us), micros(r.max_us),
@@ -254,6 +287,10 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
     const Row* matched = find(rows, "contention", stage, 8, 64);
     const Row* crowded = find(rows, "contention", stage, 64, 64);
     if (!matched || !crowded) continue;
+    if (matched->all_failed() || crowded->all_failed()) {
+      body.push_back({stage, "failed", "failed", "–", "–", "–", "–"});
+      continue;
+    }
     double x = crowding_ratio(*crowded, *matched);
     body.push_back({stage, rate(matched->rps), rate(crowded->rps), x > 0 ? ratio(x) : "–",
                     micros(crowded->p99_us),
@@ -265,6 +302,54 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
          table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8", "p99 at 64",
                 "peak open at 64", "dials/1k at 64"},
                body);
+}
+
+// Every scenario that could not run, and every binary that wrote no results: the rest of the
+// report is still there, and the reader sees what is missing from it and why.
+std::string failures_section(const std::vector<Row>& rows, const Meta& meta) {
+  std::vector<std::vector<std::string>> body;
+  for (const auto& r : rows) {
+    if (r.failed == 0) continue;
+    std::string what =
+        r.variant.empty() ? std::to_string(r.threads) + " threads, " + payload_name(r.payload_bytes)
+                          : r.variant;
+    body.push_back({r.scenario, r.stage, what,
+                    std::to_string(r.failed) + " of " + std::to_string(r.repetitions), r.error});
+  }
+  for (const auto& m : meta.missing) body.push_back({"(all)", m, "–", "all", "no results written"});
+  if (body.empty()) return "";
+  return "## Runs that failed\n\nThese could not run at all (a failed request inside a run is "
+         "counted in its row instead). Their cells below say \"failed\".\n\n" +
+         table({"scenario", "stage", "configuration", "runs failed", "error"}, body,
+               /*numeric=*/false);
+}
+
+// The echo server's own cost: one client beside N idle connections, beside what one ppoll()
+// over N descriptors costs with nothing ready.
+std::string echo_server_section(const std::vector<Row>& rows) {
+  std::map<int, std::pair<const Row*, const Row*>> by_n;  // idle count -> (echo, bare poll)
+  for (const auto& r : rows) {
+    if (r.stage != "echo_server") continue;
+    int n = r.connections;
+    if (r.all_failed()) n = std::atoi(r.variant.substr(r.variant.find(':') + 1).c_str());
+    if (r.scenario == "echo_beside_idle") by_n[n].first = &r;
+    if (r.scenario == "bare_poll") by_n[n].second = &r;
+  }
+  if (by_n.empty()) return "";
+  std::vector<std::vector<std::string>> body;
+  for (const auto& [n, pair] : by_n) {
+    auto [echo, poll] = pair;
+    bool ran = echo && !echo->all_failed();
+    body.push_back({std::to_string(n), ran ? micros(echo->p50_us) : "failed",
+                    ran ? micros(echo->p99_us) : "–", ran ? micros(echo->max_us) : "–",
+                    ran ? rate(echo->rps) : "–",
+                    poll && !poll->all_failed() ? nanos(poll->ns_per_op) : "–"});
+  }
+  return "## echo server: one client beside idle connections\n\nOne client thread echoes 64 B "
+         "back to back while N other connections sit idle; the last column is one ppoll() with "
+         "no wait over N idle TCP sockets, the part of each loop pass that no poll() server "
+         "avoids.\n\n" +
+         table({"idle connections", "p50", "p99", "max", "req/s", "ppoll() over N"}, body);
 }
 
 }  // namespace
@@ -285,7 +370,8 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     std::string binary = ctx.value("stage", "");
     if (binary.empty())
       throw std::runtime_error(path + ": no context.stage: not a tcppool bench file");
-    meta.stages.push_back(binary);
+    // echo_server_bench measures the server, not a pool: it has rows but no stage column.
+    if (binary != "echo_server") meta.stages.push_back(binary);
     // Each binary saw a different TIME_WAIT count at its start (stage 1 leaves thousands).
     if (ctx.contains("time_wait_at_start")) {
       std::string& all = meta.fields["time_wait_by_stage"];
@@ -303,17 +389,34 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     }
     for (const Json& b : doc.value("benchmarks", Json::array())) {
       if (b.value("run_type", "iteration") != "iteration") continue;  // we take our own medians
-      auto [scenario, stage] = scenario_and_stage(b.value("run_name", b.value("name", "")));
+      auto [scenario, stage, variant] = parse_run_name(b.value("run_name", b.value("name", "")));
       auto add = [&](const std::string& who, const Json& counters) {
         Key key{scenario,
                 who,
                 binary,
                 static_cast<int>(number(counters, "threads")),
                 static_cast<int>(number(counters, "payload_bytes")),
-                static_cast<int>(number(counters, "pool_size"))};
+                static_cast<int>(number(counters, "pool_size")),
+                variant};
         if (!runs.contains(key)) order.push_back(key);
         runs[key].push_back(counters);
       };
+      // A run that could not run at all (SkipWithError) has no counters, only its error: it
+      // becomes a failed repetition of its row, so the report shows it instead of losing it.
+      if (b.value("error_occurred", false)) {
+        Json failed = {{"error_message", b.value("error_message", "failed")}};
+        // The threads and payload it would have had are in its name; recover them so that the
+        // failure lands in the row its successful repetitions would have made.
+        const std::string name = b.value("run_name", b.value("name", ""));
+        for (auto [tag, field] :
+             {std::pair{"threads:", "threads"}, {"payload:", "payload_bytes"}}) {
+          if (auto at = name.find(tag); at != std::string::npos) {
+            failed[field] = std::atoi(name.c_str() + at + std::strlen(tag));
+          }
+        }
+        add(stage, failed);
+        continue;
+      }
       add(stage, b);
       // A paired run carries its B side under "b_" names (scenarios.hpp).
       std::string label = b.value("label", "");
@@ -330,9 +433,23 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
   meta.stages.erase(std::unique(meta.stages.begin(), meta.stages.end()), meta.stages.end());
 
   for (const Key& key : order) {
-    const auto& reps = runs[key];
+    const auto& all = runs[key];
     Row r;
-    std::tie(r.scenario, r.stage, r.measured_with, r.threads, r.payload_bytes, r.pool_size) = key;
+    std::tie(r.scenario, r.stage, r.measured_with, r.threads, r.payload_bytes, r.pool_size,
+             r.variant) = key;
+    std::vector<Json> reps;  // the repetitions that ran; the others count as failed
+    for (const auto& b : all) {
+      if (b.contains("error_message")) {
+        if (r.failed++ == 0) r.error = b["error_message"].get<std::string>();
+      } else {
+        reps.push_back(b);
+      }
+    }
+    r.repetitions = static_cast<int>(all.size());
+    if (reps.empty()) {
+      rows.push_back(r);
+      continue;
+    }
     auto med = [&](const char* k) {
       std::vector<double> v;
       for (const auto& b : reps) v.push_back(number(b, k));
@@ -351,7 +468,9 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
       r.errors += number(b, "errors");
       r.peak_open = std::max(r.peak_open, number(b, "peak_open", -1));
     }
-    if (r.scenario == "acquire_release") {
+    r.connections = static_cast<int>(
+        std::max(number(reps.front(), "idle_connections"), number(reps.front(), "fds")));
+    if (r.scenario == "acquire_release" || r.scenario == "bare_poll") {
       std::vector<double> ns;
       for (const auto& b : reps) {
         double t = number(b, "real_time");
@@ -360,12 +479,15 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
       }
       r.ns_per_op = median(ns);
     }
-    r.repetitions = static_cast<int>(reps.size());
     rows.push_back(r);
   }
 }
 
-std::vector<Budget> check_budgets(const std::vector<Row>& rows) {
+std::vector<Budget> check_budgets(const std::vector<Row>& all_rows) {
+  // A scenario that could not run measures nothing: its budgets are "not measured".
+  std::vector<Row> rows;
+  std::ranges::copy_if(all_rows, std::back_inserter(rows),
+                       [](const Row& r) { return !r.all_failed(); });
   std::vector<Budget> out;
   auto has = [&](const std::string& stage) {
     return std::ranges::any_of(rows, [&](const Row& r) { return r.stage == stage; });
@@ -488,6 +610,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
            "docs/benchmarking.md.\n\n";
   }
 
+  out += failures_section(rows, meta);
   if (!budgets.empty()) {
     std::vector<std::vector<std::string>> body;
     for (const auto& b : budgets) {
@@ -505,7 +628,9 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
 
   std::vector<std::vector<std::string>> ar;
   for (const auto& r : rows) {
-    if (r.scenario == "acquire_release") ar.push_back({r.stage, nanos(r.ns_per_op)});
+    if (r.scenario == "acquire_release") {
+      ar.push_back({r.stage, r.all_failed() ? "failed" : nanos(r.ns_per_op)});
+    }
   }
   if (!ar.empty()) {
     out += "## acquire_release: one acquire + release, no I/O, one thread\n\n" +
@@ -514,7 +639,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
 
   std::vector<std::string> others;
   for (const auto& r : rows) {
-    if (r.scenario != "steady" && r.scenario != "acquire_release" &&
+    if (r.scenario != "steady" && r.scenario != "acquire_release" && r.stage != "echo_server" &&
         std::ranges::find(others, r.scenario) == others.end()) {
       others.push_back(r.scenario);
     }
@@ -527,6 +652,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
     }
   }
 
+  out += echo_server_section(rows);
   out += "## Chart\n\n![steady throughput by stage and threads](report.svg)\n";
   return out;
 }
@@ -555,7 +681,13 @@ std::string render_json(const std::vector<Row>& rows, const Meta& meta,
         {"tw_before", r.tw_before},
         {"tw_after", r.tw_after},
         {"repetitions", r.repetitions}};
-    if (r.scenario == "acquire_release") j["ns_per_op"] = r.ns_per_op;
+    if (r.scenario == "acquire_release" || r.scenario == "bare_poll") j["ns_per_op"] = r.ns_per_op;
+    if (!r.variant.empty()) j["variant"] = r.variant;
+    if (r.connections > 0) j["connections"] = r.connections;
+    if (r.failed > 0) {
+      j["failed"] = r.failed;
+      j["error"] = r.error;
+    }
     if (r.a_over_b > 0) j["a_over_b"] = r.a_over_b;
     doc["rows"].push_back(j);
   }

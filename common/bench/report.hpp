@@ -34,13 +34,24 @@ struct Row {
   /// Paired scenarios' A side only: the median over the pairs of slices of A's throughput
   /// divided by B's (0 when not paired).
   double a_over_b = 0;
-  int repetitions = 0;  ///< Repetitions merged into this row.
+  int repetitions = 0;  ///< Repetitions merged into this row, failed ones included.
+  /// The run's parameters other than threads and payload ("idle:1000"), or "".
+  std::string variant{};
+  int connections = 0;  ///< echo_server rows: idle connections beside the client, or fds polled.
+  int failed = 0;       ///< Repetitions that could not run at all (see `error`).
+  std::string error{};  ///< Why the first failed repetition failed; "" when none did.
+
+  /// Returns true when no repetition ran: the row has an error and no numbers.
+  bool all_failed() const noexcept { return failed > 0 && failed == repetitions; }
 };
 
 /// What every input file's header says about the run; from the first file, plus the stages.
 struct Meta {
   std::map<std::string, std::string> fields;  ///< date, host, cpus, compiler, flags, mode, ...
   std::vector<std::string> stages;            ///< Stages present, in order.
+  /// Binaries that wrote no results at all ("stage2: exited with status 134"), from
+  /// bench_report's --failed arguments.
+  std::vector<std::string> missing{};
 };
 
 /// Reads Google Benchmark JSON files (one per stage binary) into rows and metadata. Throws

@@ -1,6 +1,8 @@
 // common/bench/report_main.cpp: bench_report, which merges the stages' benchmark JSON.
 //
-// Usage: bench_report --out DIR [--commit HASH] STAGE.json...
+// Usage: bench_report --out DIR [--commit HASH] [--failed "NAME: REASON"]... STAGE.json...
+// --failed names a benchmark binary that wrote no results (it crashed, say): the report says
+// so instead of leaving the stage out silently.
 // Writes DIR/report.md, DIR/report.json, DIR/report-steady.dat and DIR/chart.gp (which
 // scripts/bench.sh hands to gnuplot for report.png and report.svg).
 #include <sys/utsname.h>
@@ -41,24 +43,30 @@ int main(int argc, char** argv) {
   std::string out_dir;
   std::string commit = "unknown";
   std::vector<std::string> inputs;
+  std::vector<std::string> missing;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--out" && i + 1 < argc) {
       out_dir = argv[++i];
     } else if (arg == "--commit" && i + 1 < argc) {
       commit = argv[++i];
+    } else if (arg == "--failed" && i + 1 < argc) {
+      missing.push_back(argv[++i]);
     } else {
       inputs.push_back(arg);
     }
   }
-  if (out_dir.empty() || inputs.empty()) {
-    std::fprintf(stderr, "usage: bench_report --out DIR [--commit HASH] STAGE.json...\n");
+  if (out_dir.empty() || (inputs.empty() && missing.empty())) {
+    std::fprintf(stderr,
+                 "usage: bench_report --out DIR [--commit HASH] [--failed \"NAME: REASON\"]... "
+                 "STAGE.json...\n");
     return 2;
   }
   try {
     std::vector<report::Row> rows;
     report::Meta meta;
     report::load(inputs, rows, meta);
+    meta.missing = missing;
     meta.fields["commit"] = commit;
     meta.fields["cpu_model"] = cpu_model();
     utsname u{};

@@ -252,6 +252,91 @@ TEST_F(Report, MarkdownJsonAndChartCarryTheNumbers) {
   EXPECT_NE(gp.find("set output 'r.svg'"), std::string::npos);
 }
 
+json failed(const std::string& name, const std::string& error) {
+  return {{"name", name + "/iterations:1/manual_time"},
+          {"run_name", name + "/iterations:1/manual_time"},
+          {"run_type", "iteration"},
+          {"error_occurred", true},
+          {"error_message", error}};
+}
+
+// A scenario that cannot run at all (against an external server, a dial that times out) is
+// kept as a failed row with its error, not dropped; the other rows and budgets are unaffected.
+TEST_F(Report, AScenarioThatCouldNotRunIsShownAsFailedWithItsError) {
+  auto s1 = write("stage1",
+                  json::array({failed("acquire_release/stage1", "deadline exceeded"),
+                               run("steady/stage1/threads:4/payload:64", 11300, 4, 64, 0),
+                               run("steady/dedicated/threads:4/payload:64", 113000, 4, 64, 0),
+                               failed("burst/stage1/threads:64/payload:64", "refused"),
+                               run("burst/stage1/threads:64/payload:64", 9000, 64, 64, 0, 0, 64)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s1}, rows, meta);
+  meta.missing = {"stage2: exited with status 134 before writing results"};
+  const Row* ar = nullptr;
+  const Row* burst = nullptr;
+  for (const auto& r : rows) {
+    if (r.scenario == "acquire_release") ar = &r;
+    if (r.scenario == "burst") burst = &r;
+  }
+  ASSERT_NE(ar, nullptr) << "the failed scenario must still have its row";
+  EXPECT_TRUE(ar->all_failed());
+  EXPECT_EQ(ar->error, "deadline exceeded");
+  ASSERT_NE(burst, nullptr);
+  EXPECT_EQ(burst->failed, 1);
+  EXPECT_EQ(burst->repetitions, 2);
+  EXPECT_FALSE(burst->all_failed());
+  EXPECT_EQ(burst->rps, 9000) << "the repetition that ran gives the numbers";
+
+  std::string md = render_markdown(rows, meta, check_budgets(rows));
+  EXPECT_NE(md.find("## Runs that failed"), std::string::npos) << md;
+  EXPECT_NE(md.find("| acquire_release | stage1 | 0 threads, 0 B | 1 of 1 | deadline exceeded |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| burst | stage1 | 64 threads, 64 B | 1 of 2 | refused |"), std::string::npos);
+  EXPECT_NE(md.find("| (all) | stage2: exited with status 134 before writing results |"),
+            std::string::npos);
+  EXPECT_NE(md.find("| stage1 | failed |"), std::string::npos) << "acquire_release table";
+  EXPECT_NE(md.find("| stage1 | – | 11.3k | – | – |"), std::string::npos) << "steady still there";
+  json doc = json::parse(render_json(rows, meta, check_budgets(rows)));
+  bool found = false;
+  for (const auto& r : doc["rows"]) {
+    if (r["scenario"] == "acquire_release") {
+      found = true;
+      EXPECT_EQ(r["error"], "deadline exceeded");
+      EXPECT_EQ(r["failed"], 1);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+// echo_server_bench's rows are the server's, not a stage's: no stage column, a section of
+// their own, one line per count of idle connections.
+TEST_F(Report, EchoServerRowsGetTheirOwnSection) {
+  json echo0 = run("echo_beside_idle/echo_server/idle:0", 50000, 0, 0, 0);
+  echo0["idle_connections"] = 0;
+  json echo5k = run("echo_beside_idle/echo_server/idle:5000", 2000, 0, 0, 0);
+  echo5k["idle_connections"] = 5000;
+  json poll5k = {{"name", "bare_poll/echo_server/fds:5000/iterations:2000"},
+                 {"run_name", "bare_poll/echo_server/fds:5000/iterations:2000"},
+                 {"run_type", "iteration"},
+                 {"real_time", 250.0},
+                 {"time_unit", "us"},
+                 {"fds", 5000}};
+  auto e = write("echo_server", json::array({echo0, echo5k, poll5k}));
+  auto s1 =
+      write("stage1", json::array({run("steady/stage1/threads:4/payload:64", 11300, 4, 64, 0)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s1, e}, rows, meta);
+  EXPECT_EQ(meta.stages, std::vector<std::string>{"stage1"});
+  std::string md = render_markdown(rows, meta, check_budgets(rows));
+  EXPECT_NE(md.find("## echo server: one client beside idle connections"), std::string::npos);
+  EXPECT_NE(md.find("| 0 | 50 µs | 500 µs | 5.0 ms | 50.0k | – |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 5000 | 2.0 µs | 20 µs | 200 µs | 2.0k | 250 µs |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("## echo_beside_idle"), std::string::npos) << "not also a generic section";
+}
+
 TEST_F(Report, UnreadableOrForeignInputIsAnErrorNamingTheFile) {
   std::vector<Row> rows;
   Meta meta;

@@ -254,6 +254,26 @@ void burst(benchmark::State& state, const StageInfo& stage, const Config& config
   }
 }
 
+void accept_queue(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  for (auto _ : state) {
+    auto target = Target::open(config.endpoint, {.backlog = static_cast<int>(kPool),
+                                                 .cpu = config.server_cpu,
+                                                 .faults = {.accept_delay = 1ms}});
+    if (!target) {
+      state.SkipWithError(("server: " + target.error().message()).c_str());
+      return;
+    }
+    auto pool = stage.make_pool(target->endpoint(), kPool);  // cold: nothing dialed yet
+    Workload w;
+    w.threads = 64;
+    w.requests_per_thread = config.quick ? 2 : 5;
+    w.cpus = config.client_cpus;
+    Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
 void idle_close(benchmark::State& state, const StageInfo& stage, const Config& config) {
   constexpr std::size_t kPool = 4;
   for (auto _ : state) {

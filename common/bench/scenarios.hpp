@@ -78,6 +78,12 @@ void burst(benchmark::State& state, const StageInfo& stage, const Config& config
 /// 80 ms after every 5 requests, so idle connections go stale. Counts the failed requests.
 void idle_close(benchmark::State& state, const StageInfo& stage, const Config& config);
 
+/// accept_queue: 64 threads start at once on a cold pool of 8 against a server that accepts
+/// one connection per millisecond behind a listen backlog of 8: a busy server's accept queue.
+/// The dials beyond what the queue holds have their SYNs dropped; the client's kernel resends
+/// them after a second, about when the dial timeout gives up. Counts the failed requests.
+void accept_queue(benchmark::State& state, const StageInfo& stage, const Config& config);
+
 /// stall: 8 clients on a pool of 8; 200 ms into the measured time the server stalls for
 /// 200 ms. The slowest requests (max_us, p99_us) show how long a caller can be held up.
 void stall(benchmark::State& state, const StageInfo& stage, const Config& config);

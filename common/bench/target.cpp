@@ -9,6 +9,11 @@
 namespace tcppool::bench {
 
 std::expected<Target, std::error_code> Target::open(const std::string& external, int server_cpu) {
+  return open(external, echo::Options{.cpu = server_cpu});
+}
+
+std::expected<Target, std::error_code> Target::open(const std::string& external,
+                                                    const echo::Options& server_options) {
   Target t;
   if (!external.empty()) {
     auto ep = net::Endpoint::parse(external);
@@ -17,7 +22,7 @@ std::expected<Target, std::error_code> Target::open(const std::string& external,
     t.port_ = ep->port();
     return t;
   }
-  auto server = echo::EchoServer::start({.cpu = server_cpu});
+  auto server = echo::EchoServer::start(server_options);
   if (!server) return std::unexpected(server.error());
   t.server_ = std::move(*server);
   t.endpoint_ = t.server_->endpoint().to_string();

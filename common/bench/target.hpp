@@ -22,6 +22,11 @@ class Target {
   static std::expected<Target, std::error_code> open(const std::string& external,
                                                      int server_cpu = -1);
 
+  /// Like open(), with the in-process server started with `server` (a small backlog, faults
+  /// from the start). For an external server `server` is ignored.
+  static std::expected<Target, std::error_code> open(const std::string& external,
+                                                     const echo::Options& server);
+
   /// Returns "host:port" to hand to a pool.
   const std::string& endpoint() const noexcept { return endpoint_; }
 

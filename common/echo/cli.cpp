@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/net/endpoint.hpp"
+
 namespace tcppool::echo {
 namespace {
 
@@ -21,6 +23,17 @@ std::expected<T, std::string> parse_number(std::string_view text, T max) {
                            std::string(text) + "'");
   }
   return value;
+}
+
+// A count in min..max; the message states the range that is really accepted.
+std::expected<std::size_t, std::string> parse_count(std::string_view text, std::size_t min,
+                                                    std::size_t max) {
+  auto n = parse_number<std::size_t>(text, max);
+  if (!n || *n < min) {
+    return std::unexpected("expected a number in " + std::to_string(min) + ".." +
+                           std::to_string(max) + ", got '" + std::string(text) + "'");
+  }
+  return *n;
 }
 
 std::expected<double, std::string> parse_probability(std::string_view text) {
@@ -83,18 +96,39 @@ std::expected<void, std::string> assign(std::expected<T, std::string> parsed, Fi
 constexpr std::pair<std::string_view, Setter> kValueFlags[] = {
     {"--address",
      [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
+       // The host grammar of net::HostPort, checked here so a typo fails before anything runs.
+       if (auto host = net::HostPort::parse_host(v, 0); !host) {
+         return std::unexpected("'" + std::string(v) + "': " + host.error().message());
+       }
        c.server.address = std::string(v);
        return {};
      }},
     {"--port",
-     [](std::string_view v, CliConfig& c) {
-       return assign(parse_number<std::uint16_t>(v, 65535), c.server.port);
+     [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
+       // As in net::HostPort: decimal without leading zeros, so "00080" is refused, not 80.
+       auto port = parse_number<std::uint16_t>(v, 65535);
+       if (!port || (v.size() > 1 && v.front() == '0')) {
+         return std::unexpected("expected a number in 0..65535 without leading zeros, got '" +
+                                std::string(v) + "'");
+       }
+       c.server.port = *port;
+       return {};
      }},
     {"--buffer",
+     [](std::string_view v, CliConfig& c) {
+       return assign(parse_count(v, 1, Limits::kMaxBufferBytes), c.server.buffer_bytes);
+     }},
+    {"--backlog",
      [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
-       auto n = parse_number<std::size_t>(v, std::size_t{1} << 30);
-       if (n && *n == 0) return std::unexpected("must be at least 1");
-       return assign(n, c.server.buffer_bytes);
+       auto n = parse_count(v, 1, 65535);
+       if (!n) return std::unexpected(n.error());
+       c.server.backlog = static_cast<int>(*n);
+       return {};
+     }},
+    {"--max-memory",
+     [](std::string_view v, CliConfig& c) {
+       return assign(parse_count(v, 1, std::numeric_limits<std::size_t>::max()),
+                     c.server.max_memory);
      }},
     {"--max-conns",
      [](std::string_view v, CliConfig& c) {
@@ -122,17 +156,56 @@ constexpr std::pair<std::string_view, Setter> kValueFlags[] = {
      }},
     {"--max-age", [](std::string_view v,
                      CliConfig& c) { return assign(parse_millis(v), c.server.faults.max_age); }},
+    {"--accept-delay",
+     [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
+       auto d = parse_duration(v);
+       if (!d) return std::unexpected(d.error());
+       c.server.faults.accept_delay = std::chrono::duration_cast<std::chrono::microseconds>(*d);
+       return {};
+     }},
     {"--stall",
      [](std::string_view v, CliConfig& c) { return assign(parse_duration(v), c.stall); }},
     {"--stall-every",
-     [](std::string_view v, CliConfig& c) { return assign(parse_duration(v), c.stall_every); }},
+     [](std::string_view v, CliConfig& c) {
+       return assign(parse_millis(v), c.server.faults.stall_every);
+     }},
     {"--restart-every",
-     [](std::string_view v, CliConfig& c) { return assign(parse_duration(v), c.restart_every); }},
+     [](std::string_view v, CliConfig& c) {
+       return assign(parse_millis(v), c.server.faults.restart_every);
+     }},
     {"--restart-downtime",
      [](std::string_view v, CliConfig& c) {
-       return assign(parse_duration(v), c.restart_downtime);
+       return assign(parse_millis(v), c.server.faults.restart_downtime);
      }},
 };
+
+// The server's checks name Options fields; on the command line the same message names flags.
+// Longer names first, so that "faults.stall_every" is not read as "faults.stall".
+constexpr std::pair<std::string_view, std::string_view> kFieldFlags[] = {
+    {"faults.restart_downtime", "--restart-downtime"},
+    {"faults.restart_every", "--restart-every"},
+    {"faults.reset_probability", "--reset-prob"},
+    {"faults.max_connections", "--max-conns"},
+    {"faults.accept_delay", "--accept-delay"},
+    {"faults.stall_every", "--stall-every"},
+    {"faults.idle_close", "--idle-close"},
+    {"faults.max_age", "--max-age"},
+    {"faults.latency", "--latency"},
+    {"faults.stall", "--stall"},
+    {"buffer_bytes", "--buffer"},
+    {"max_memory", "--max-memory"},
+    {"backlog", "--backlog"},
+};
+
+std::string flag_names(std::string message) {
+  for (auto [field, flag] : kFieldFlags) {
+    for (auto at = message.find(field); at != std::string::npos; at = message.find(field, at)) {
+      message.replace(at, field.size(), flag);
+      at += flag.size();
+    }
+  }
+  return message;
+}
 
 }  // namespace
 
@@ -165,20 +238,22 @@ std::expected<CliConfig, std::string> parse_cli(std::span<const std::string_view
       return std::unexpected(std::string(flag) + ": " + set.error());
     }
   }
-  if (config.stall_every.count() > 0 && config.stall.count() == 0) {
-    return std::unexpected("--stall-every: needs --stall (how long each stall lasts)");
-  }
-  if (config.restart_downtime.count() > 0 && config.restart_every.count() == 0) {
-    return std::unexpected("--restart-downtime: needs --restart-every");
-  }
-  if (config.restart_every.count() > 0 && config.restart_downtime >= config.restart_every) {
-    return std::unexpected(
-        "--restart-downtime: must be shorter than --restart-every, or the port never comes back");
+  // --stall is a stall at start; with --stall-every it is also the length of each periodic
+  // stall, which the server checks (whole milliseconds, shorter than the period).
+  Faults& f = config.server.faults;
+  if (f.stall_every.count() > 0) {
+    if (config.stall.count() == 0) return std::unexpected("--stall-every: needs --stall");
+    if (config.stall % std::chrono::milliseconds(1) != Clock::duration::zero()) {
+      return std::unexpected("--stall: must be a whole number of milliseconds with --stall-every");
+    }
+    f.stall = std::chrono::duration_cast<std::chrono::milliseconds>(config.stall);
+  } else if (config.stall > Limits::kMaxStall) {
+    return std::unexpected("--stall: must be at most 1h");
   }
   try {
     config.server.validate();
   } catch (const std::invalid_argument& e) {
-    return std::unexpected(e.what());
+    return std::unexpected(flag_names(e.what()));
   }
   return config;
 }
@@ -190,24 +265,34 @@ An RFC 862 echo server (every byte sent comes back) with fault injection, for ex
 connection pools. Single-threaded, non-blocking, poll().
 
 Options:
-  --address ADDR          address to bind (default 127.0.0.1)
+  --address ADDR          address to bind: 127.0.0.1, [::1] or ::1, fe80::1%eth0, a name
+                          (default 127.0.0.1)
   --port N                port to bind; 0 picks a free one (default 7007)
-  --buffer BYTES          per-connection buffer; reading pauses while it is full (default 65536)
-  --max-conns N           close new connections while N are open (default: no limit)
-  --latency DUR           delay every echo by DUR
+  --backlog N             listen() backlog, 1..65535 (default 1024)
+  --buffer BYTES          per-connection buffer, 1..1073741824; reading pauses while it is
+                          full (default 65536)
+  --max-memory BYTES      memory all buffers may take together (default: 1 GiB, or half of
+                          ulimit -v when lower); with the descriptor limit it caps connections
+  --max-conns N           close new connections while N are open (default: the server's cap)
+  --latency DUR           delay every echo by DUR (at most 10s)
   --idle-close DUR        close connections that moved no bytes for DUR
   --max-age DUR           close connections DUR after accepting them
   --reset-prob P          for each read, reset (RST) the connection instead with probability P
   --seed N                seed for --reset-prob (default 1)
-  --stall DUR             freeze (no accept, read or write) for DUR, once at start ...
-  --stall-every DUR       ... or every DUR
+  --accept-delay DUR      accept at most one connection per DUR (a slow accept(): the
+                          backlog fills and SYNs beyond it are dropped)
+  --stall DUR             freeze (no accept, read or write) for DUR at start ...
+  --stall-every DUR       ... and again every DUR (at least 10ms, longer than --stall)
   --restart-every DUR     close everything and listen again on the same port every DUR
+                          (at least 100ms)
   --restart-downtime DUR  refuse connections for DUR during each restart (default 0)
   --no-accept             start without accepting (SIGUSR2 toggles accepting)
   --quiet                 print nothing but errors
   -h, --help              show this text
 
-DUR is a whole number with a unit: 250us, 50ms, 2s.
+DUR is a whole number with a unit: 250us, 50ms, 2s. Periods and limits (--idle-close,
+--max-age, --stall-every, --restart-every) are whole milliseconds, at most 24h; a stall or
+a downtime is at most 1h.
 
 Signals: SIGUSR1 prints the counters to stderr, SIGUSR2 toggles accepting,
 SIGINT and SIGTERM close every connection and exit 0.
@@ -219,11 +304,22 @@ Example:
 }
 
 std::string format_stats(const Stats& stats) {
-  std::string line =
-      "accepted=" + std::to_string(stats.accepted) + " active=" + std::to_string(stats.active) +
-      " peak=" + std::to_string(stats.peak) + " bytes_in=" + std::to_string(stats.bytes_in) +
-      " bytes_out=" + std::to_string(stats.bytes_out) +
-      " buffered=" + std::to_string(stats.buffered) + " closes:";
+  std::string line;
+  auto add = [&line](const char* name, std::uint64_t value) {
+    line += (line.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(value);
+  };
+  add("accepted", stats.accepted);
+  add("active", stats.active);
+  add("peak", stats.peak);
+  add("limit", stats.limit);
+  add("bytes_in", stats.bytes_in);
+  add("bytes_out", stats.bytes_out);
+  add("buffered", stats.buffered);
+  add("stalls", stats.stalls);
+  add("restarts", stats.restarts);
+  add("turns", stats.turns);
+  add("loop_errors", stats.loop_errors);
+  line += " closes:";
   for (std::size_t i = 0; i < kCloseCauses; ++i) {
     line += std::string(" ") + to_string(static_cast<CloseCause>(i)) + "=" +
             std::to_string(stats.closes[i]);

@@ -42,10 +42,14 @@ TEST(EchoCli, DefaultsAreLoopbackPort7007AndNoFaults) {
   EXPECT_EQ(f.reset_probability, 0.0);
   EXPECT_EQ(f.max_connections, 0u);
   EXPECT_TRUE(f.accepting);
+  EXPECT_EQ(f.accept_delay, 0us);
+  EXPECT_EQ(f.stall, 0ms);
+  EXPECT_EQ(f.stall_every, 0ms);
+  EXPECT_EQ(f.restart_every, 0ms);
+  EXPECT_EQ(f.restart_downtime, 0ms);
+  EXPECT_EQ(config->server.backlog, 1024);
+  EXPECT_EQ(config->server.max_memory, 0u) << "derived at start";
   EXPECT_EQ(config->stall, Clock::duration::zero());
-  EXPECT_EQ(config->stall_every, Clock::duration::zero());
-  EXPECT_EQ(config->restart_every, Clock::duration::zero());
-  EXPECT_EQ(config->restart_downtime, Clock::duration::zero());
   EXPECT_FALSE(config->help);
   EXPECT_FALSE(config->quiet);
 }
@@ -57,6 +61,12 @@ TEST(EchoCli, ParsesEveryFlag) {
                        "0",
                        "--buffer",
                        "4096",
+                       "--backlog",
+                       "8",
+                       "--max-memory",
+                       "1048576",
+                       "--accept-delay",
+                       "2ms",
                        "--max-conns",
                        "9",
                        "--latency",
@@ -83,6 +93,8 @@ TEST(EchoCli, ParsesEveryFlag) {
   EXPECT_EQ(config->server.address, "::1");
   EXPECT_EQ(config->server.port, 0);
   EXPECT_EQ(config->server.buffer_bytes, 4096u);
+  EXPECT_EQ(config->server.backlog, 8);
+  EXPECT_EQ(config->server.max_memory, 1048576u);
   EXPECT_EQ(config->server.seed, 18446744073709551615u);
   const Faults& f = config->server.faults;
   EXPECT_EQ(f.max_connections, 9u);
@@ -91,10 +103,12 @@ TEST(EchoCli, ParsesEveryFlag) {
   EXPECT_EQ(f.max_age, 1500ms);
   EXPECT_EQ(f.reset_probability, 0.25);
   EXPECT_FALSE(f.accepting);
+  EXPECT_EQ(f.accept_delay, 2ms);
   EXPECT_EQ(config->stall, 300ms);
-  EXPECT_EQ(config->stall_every, 5s);
-  EXPECT_EQ(config->restart_every, 10s);
-  EXPECT_EQ(config->restart_downtime, 200ms);
+  EXPECT_EQ(f.stall, 300ms) << "with --stall-every, --stall is also each periodic stall";
+  EXPECT_EQ(f.stall_every, 5s);
+  EXPECT_EQ(f.restart_every, 10s);
+  EXPECT_EQ(f.restart_downtime, 200ms);
   EXPECT_TRUE(config->quiet);
   EXPECT_FALSE(config->help);
 }
@@ -149,10 +163,48 @@ TEST(EchoCli, BadNumbersNameTheFlagAndTheValue) {
   EXPECT_THAT(error_of({"--port", "-1"}), HasSubstr("--port:"));
   EXPECT_THAT(error_of({"--port", "80x"}), HasSubstr("--port:"));
   EXPECT_THAT(error_of({"--port", ""}), HasSubstr("--port:"));
-  EXPECT_THAT(error_of({"--buffer", "0"}), HasSubstr("--buffer: must be at least 1"));
+  // The message states the range that is really accepted: 0 is not in it.
+  EXPECT_THAT(error_of({"--buffer", "0"}),
+              HasSubstr("--buffer: expected a number in 1..1073741824, got '0'"));
+  EXPECT_THAT(error_of({"--buffer", "1073741825"}),
+              HasSubstr("--buffer: expected a number in 1.."));
+  EXPECT_THAT(error_of({"--backlog", "0"}), HasSubstr("--backlog: expected a number in 1..65535"));
+  EXPECT_THAT(error_of({"--backlog", "65536"}), HasSubstr("--backlog:"));
+  EXPECT_THAT(error_of({"--max-memory", "0"}), HasSubstr("--max-memory:"));
+  EXPECT_THAT(error_of({"--max-memory", "100", "--buffer", "4096"}),
+              HasSubstr("--max-memory: 100 bytes is less than one connection's buffer (--buffer"));
   EXPECT_THAT(error_of({"--buffer", "lots"}), HasSubstr("--buffer:"));
   EXPECT_THAT(error_of({"--max-conns", "many"}), HasSubstr("--max-conns:"));
   EXPECT_THAT(error_of({"--seed", "-3"}), HasSubstr("--seed:"));
+}
+
+// The same rule as an endpoint's port (net::HostPort): "00080" is no port, rather than 80.
+TEST(EchoCli, PortsWithLeadingZerosAreRefusedAndSaySo) {
+  for (std::string_view port : {"00080", "080", "00", "065535"}) {
+    EXPECT_THAT(error_of({"--port", port}),
+                HasSubstr("--port: expected a number in 0..65535 without leading zeros, got '" +
+                          std::string(port) + "'"));
+  }
+  auto zero = parse({"--port", "0"});
+  ASSERT_TRUE(zero) << zero.error();
+  EXPECT_EQ(zero->server.port, 0);
+  auto eighty = parse({"--port", "80"});
+  ASSERT_TRUE(eighty) << eighty.error();
+  EXPECT_EQ(eighty->server.port, 80);
+}
+
+// --address takes the host grammar of common/net/endpoint.hpp, and says what is wrong at once.
+TEST(EchoCli, AddressTakesTheEndpointHostGrammar) {
+  for (std::string_view address : {"127.0.0.1", "0.0.0.0", "::1", "[::1]", "[::]", "localhost"}) {
+    auto config = parse({"--address", address});
+    ASSERT_TRUE(config) << address << ": " << config.error();
+    EXPECT_EQ(config->server.address, address);
+  }
+  for (std::string_view address :
+       {"not an address", "0x7f000001", "127.1", "[127.0.0.1]", "127.0.0.1:80", "[::1]:80", ""}) {
+    std::string error = error_of({"--address", address});
+    EXPECT_THAT(error, HasSubstr("--address: '" + std::string(address) + "': bad host")) << error;
+  }
 }
 
 TEST(EchoCli, BadProbabilitiesNameTheFlag) {
@@ -166,8 +218,9 @@ TEST(EchoCli, BadProbabilitiesNameTheFlag) {
 TEST(EchoCli, BadDurationsNameTheFlagAndTheReason) {
   EXPECT_THAT(error_of({"--latency", "50"}), HasSubstr("--latency: missing unit in '50'"));
   EXPECT_THAT(error_of({"--idle-close", "5m"}), HasSubstr("--idle-close: unknown unit 'm'"));
-  for (std::string_view flag : {"--latency", "--idle-close", "--max-age", "--stall",
-                                "--stall-every", "--restart-every", "--restart-downtime"}) {
+  for (std::string_view flag :
+       {"--latency", "--idle-close", "--max-age", "--stall", "--stall-every", "--restart-every",
+        "--restart-downtime", "--accept-delay"}) {
     EXPECT_THAT(error_of({flag, "soon"}), HasSubstr(std::string(flag) + ": expected a duration"));
   }
 }
@@ -206,16 +259,53 @@ TEST(EchoCli, FlagsThatNeedAnotherSaySo) {
               HasSubstr("--restart-downtime: needs --restart-every"));
   EXPECT_TRUE(parse({"--restart-downtime", "1s", "--restart-every", "5s"}));
   EXPECT_THAT(error_of({"--restart-downtime", "2s", "--restart-every", "1s"}),
-              HasSubstr("--restart-downtime: must be shorter than --restart-every"));
+              HasSubstr("--restart-downtime: 2s is not shorter than --restart-every (1s)"));
+}
+
+// Combinations that would freeze or spin the server are refused before it starts, with the
+// same rules (and messages, in flag names) as Faults::validate() applies to the API.
+TEST(EchoCli, StallsThatWouldFreezeOrSpinTheServerAreRejected) {
+  // A 100 ms stall every 50 ms never ends: the server would freeze for good.
+  EXPECT_THAT(error_of({"--stall", "100ms", "--stall-every", "50ms"}),
+              HasSubstr("--stall: 100ms is not shorter than --stall-every (50ms): the server "
+                        "would never run between stalls"));
+  EXPECT_THAT(error_of({"--stall", "50ms", "--stall-every", "50ms"}),
+              HasSubstr("--stall: 50ms is not shorter than --stall-every"));
+  // A 1 us stall every 1 us spins the loop: periods have a minimum.
+  EXPECT_THAT(error_of({"--stall", "1us", "--stall-every", "1us"}), HasSubstr("--stall"));
+  EXPECT_THAT(error_of({"--stall", "1ms", "--stall-every", "5ms"}),
+              HasSubstr("--stall-every: must be between 10ms and 24h, got 5ms"));
+  EXPECT_THAT(error_of({"--stall", "1ms", "--stall-every", "90000s"}),
+              HasSubstr("--stall-every: must be between 10ms and 24h, got 25h"));
+  EXPECT_THAT(error_of({"--restart-every", "10ms"}),
+              HasSubstr("--restart-every: must be between 100ms and 24h, got 10ms"));
+  EXPECT_THAT(error_of({"--stall", "7200s"}), HasSubstr("--stall: must be at most 1h"));
+  EXPECT_TRUE(parse({"--stall", "9ms", "--stall-every", "10ms"}));
+}
+
+// Every duration has a stated maximum, so none can overflow a timer.
+TEST(EchoCli, DurationsAboveTheirMaximumAreRejected) {
+  EXPECT_THAT(error_of({"--latency", "11s"}),
+              HasSubstr("--latency: must be between 0s and 10s, got 11s"));
+  EXPECT_THAT(error_of({"--idle-close", "1000000000s"}),
+              HasSubstr("--idle-close: must be between 0s and 24h"));
+  EXPECT_THAT(error_of({"--max-age", "90000s"}),
+              HasSubstr("--max-age: must be between 0s and 24h"));
+  EXPECT_THAT(error_of({"--accept-delay", "11s"}), HasSubstr("--accept-delay:"));
+  EXPECT_THAT(error_of({"--restart-every", "1s", "--restart-downtime", "7200s"}),
+              HasSubstr("--restart-downtime:"));
 }
 
 TEST(EchoCli, UsageDescribesEveryFlag) {
   std::string text = usage();
   EXPECT_THAT(text, HasSubstr("Usage: echo_server"));
   for (std::string_view flag :
-       {"--address", "--port", "--buffer", "--max-conns", "--latency", "--idle-close", "--max-age",
-        "--reset-prob", "--seed", "--stall", "--stall-every", "--restart-every",
-        "--restart-downtime", "--no-accept", "--quiet", "--help", "SIGUSR1", "SIGTERM"}) {
+       {"--address",    "--port",        "--backlog",       "--buffer",
+        "--max-memory", "--max-conns",   "--latency",       "--idle-close",
+        "--max-age",    "--reset-prob",  "--seed",          "--accept-delay",
+        "--stall",      "--stall-every", "--restart-every", "--restart-downtime",
+        "--no-accept",  "--quiet",       "--help",          "SIGUSR1",
+        "SIGTERM"}) {
     EXPECT_THAT(text, HasSubstr(std::string(flag)));
   }
   EXPECT_THAT(text, HasSubstr("default 7007"));
@@ -226,19 +316,25 @@ TEST(EchoCli, FormatStatsShowsEveryCounterAndCloseCause) {
   stats.accepted = 3;
   stats.active = 1;
   stats.peak = 2;
+  stats.limit = 500;
   stats.bytes_in = 100;
   stats.bytes_out = 90;
   stats.buffered = 10;
+  stats.stalls = 4;
+  stats.restarts = 5;
+  stats.turns = 6;
+  stats.loop_errors = 7;
   for (std::size_t i = 0; i < kCloseCauses; ++i) stats.closes[i] = 10 + i;
   std::string line = format_stats(stats);
-  EXPECT_THAT(line, HasSubstr("accepted=3 active=1 peak=2 bytes_in=100 bytes_out=90 buffered=10"));
+  EXPECT_THAT(line, HasSubstr("accepted=3 active=1 peak=2 limit=500 bytes_in=100 bytes_out=90 "
+                              "buffered=10 stalls=4 restarts=5 turns=6 loop_errors=7 closes:"));
   EXPECT_EQ(line.find('\n'), std::string::npos);
   for (std::size_t i = 0; i < kCloseCauses; ++i) {
     EXPECT_THAT(line, HasSubstr(std::string(" ") + to_string(static_cast<CloseCause>(i)) + "=" +
                                 std::to_string(10 + i)));
   }
   EXPECT_THAT(line, HasSubstr("closes: client_eof=10 idle=11 max_age=12 reset=13 over_limit=14 "
-                              "restart=15 error=16 shutdown=17"));
+                              "restart=15 error=16 shutdown=17 no_memory=18 no_fd=19 shed=20"));
 }
 
 }  // namespace

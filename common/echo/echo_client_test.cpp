@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -84,6 +85,48 @@ TEST_F(EchoClient, RoundTripSucceedsAgainstTheEchoServer) {
   }
 }
 
+// Far more than the socket buffers on both sides and the server's buffer hold together (about
+// 16 MiB on a default Linux loopback; the client's own buffers are made small besides, so that
+// this does not depend on how far the machine lets buffers grow): a client that sends it all
+// before reading blocks, and so does the server, each waiting for the other to read. Bounded:
+// a client that deadlocks fails with Errc::kTimeout instead of hanging the test.
+TEST_F(EchoClient, RoundTripOfAPayloadFarAboveTheSocketBuffersCompletes) {
+  constexpr std::size_t kSize = 32u << 20;
+  auto s = net::dial(server().endpoint(), net::Deadline::after(5s));
+  ASSERT_TRUE(s) << s.error().message();
+  const int small = 64 * 1024;
+  ASSERT_EQ(::setsockopt(s->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  ASSERT_EQ(::setsockopt(s->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  auto request = pattern(kSize, 3);
+  std::vector<std::byte> reply(kSize);
+  auto r = round_trip(s->fd(), request, reply, net::Deadline::after(30s));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(std::ranges::equal(reply, request));
+  // The connection is in step afterwards: a small request on it still echoes.
+  EXPECT_TRUE(testing::echo_once(s->fd(), 100));
+}
+
+// The same without a deadline, as the benchmark and the examples call it: the bug blocked
+// such a call forever. A watchdog shuts the socket down if the call has not returned after
+// 30 s, which makes a deadlocked round_trip() fail instead of hanging the test.
+TEST_F(EchoClient, RoundTripWithoutADeadlineOfAPayloadFarAboveTheSocketBuffersCompletes) {
+  constexpr std::size_t kSize = 32u << 20;
+  auto s = net::dial(server().endpoint(), net::Deadline::after(5s));
+  ASSERT_TRUE(s) << s.error().message();
+  auto request = pattern(kSize, 4);
+  std::vector<std::byte> reply(kSize);
+  std::promise<std::expected<void, std::error_code>> done;
+  auto result = done.get_future();
+  std::jthread client([&] { done.set_value(round_trip(s->fd(), request, reply)); });
+  if (result.wait_for(30s) != std::future_status::ready) {
+    ::shutdown(s->fd(), SHUT_RDWR);  // wakes the blocked send or recv
+    FAIL() << "round_trip() of 32 MiB without a deadline did not return within 30 s";
+  }
+  auto r = result.get();
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(std::ranges::equal(reply, request));
+}
+
 // Runs `peer` on the accepted end of a fresh connection while the test uses the other end.
 template <typename Peer>
 std::expected<void, std::error_code> round_trip_against(Peer peer, std::size_t size,
@@ -140,7 +183,7 @@ TEST_F(EchoClient, RoundTripReportsPeerClosedWhenThePeerCloses) {
   EXPECT_EQ(r.error(), Errc::kPeerClosed) << r.error().message();
 }
 
-TEST_F(EchoClient, RoundTripReportsPeerClosedForAShortReply) {
+TEST_F(EchoClient, RoundTripReportsTruncatedForAShortReply) {
   auto r = round_trip_against(
       [](net::Socket& peer) {
         ASSERT_TRUE(read_request(peer, 100));
@@ -150,7 +193,26 @@ TEST_F(EchoClient, RoundTripReportsPeerClosedForAShortReply) {
       },
       100, net::Deadline::after(testing::kTestIoTimeout));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), Errc::kPeerClosed) << r.error().message();
+  EXPECT_EQ(r.error(), Errc::kTruncated) << r.error().message();
+}
+
+// A peer that reads part of a large request and then resets the connection: the client, which
+// is still sending, reports the error at once rather than waiting for its deadline.
+TEST_F(EchoClient, RoundTripOfALargeRequestReportsAPeerThatGoesAway) {
+  auto start = net::Clock::now();
+  auto r = round_trip_against(
+      [](net::Socket& peer) {
+        ASSERT_TRUE(read_request(peer, 1u << 20));
+        ASSERT_TRUE(net::set_reset_on_close(peer.fd()));
+        peer.reset();
+      },
+      32u << 20, net::Deadline::after(testing::kTestIoTimeout));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error(), Errc::kTimeout) << r.error().message();
+  EXPECT_TRUE(r.error() == std::errc::connection_reset || r.error() == std::errc::broken_pipe ||
+              r.error() == Errc::kPeerClosed)
+      << r.error().message();
+  EXPECT_LT(net::Clock::now() - start, testing::kTestIoTimeout);
 }
 
 TEST_F(EchoClient, RoundTripTimesOutWhenThePeerIsSilent) {

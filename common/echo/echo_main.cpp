@@ -1,32 +1,23 @@
 // common/echo/echo_main.cpp: the echo_server binary.
 //
-// The server runs on its own thread (EchoServer); this thread only handles signals and the
-// periodic faults. Signals are blocked in every thread and taken synchronously here with
-// sigtimedwait(), so no async-signal-safety rules apply: SIGUSR1 prints the counters, SIGUSR2
-// toggles accepting, SIGINT/SIGTERM stop cleanly. The wait's timeout is the next scheduled
-// stall or restart.
+// The server runs on its own thread (EchoServer), periodic stalls and restarts included; this
+// thread only handles signals. Signals are blocked in every thread and taken synchronously here
+// with sigwaitinfo(), so no async-signal-safety rules apply: SIGUSR1 prints the counters,
+// SIGUSR2 toggles accepting, SIGINT/SIGTERM stop cleanly. SIGPIPE is ignored: the server's
+// sockets never raise it (MSG_NOSIGNAL), but a log reader that has gone away would, on the
+// next line written to stderr, and a server must outlive its log reader.
 #include <signal.h>
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/echo/cli.hpp"
+#include "common/net/endpoint.hpp"
 
 namespace echo = tcppool::echo;
-using echo::Clock;
-
-namespace {
-
-timespec until(Clock::time_point t) {
-  auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(t - Clock::now());
-  if (left.count() < 0) left = left.zero();
-  return {static_cast<time_t>(left.count() / 1'000'000'000),
-          static_cast<long>(left.count() % 1'000'000'000)};
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -40,6 +31,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Writing to a closed pipe must fail with EPIPE, not kill the server.
+  ::signal(SIGPIPE, SIG_IGN);
   // Block the signals before the server thread starts, so it inherits the mask and only this
   // thread ever receives them.
   sigset_t signals;
@@ -49,38 +42,24 @@ int main(int argc, char** argv) {
 
   auto server = echo::EchoServer::start(config->server);
   if (!server) {
-    std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n",
-                 config->server.address.c_str(), config->server.port,
+    // The address was checked when parsed; show it as an endpoint ("[::1]:7007").
+    auto where = tcppool::net::HostPort::parse_host(config->server.address, config->server.port);
+    std::string shown = where ? where->to_string() : config->server.address;
+    std::fprintf(stderr, "echo_server: cannot listen on %s: %s\n", shown.c_str(),
                  server.error().message().c_str());
     return 1;
   }
   echo::EchoServer& srv = **server;
   if (!config->quiet) {
     std::printf("echo_server: listening on %s\n", srv.endpoint().to_string().c_str());
+    std::printf("echo_server: at most %zu connections, %zu bytes of buffer each\n",
+                srv.connection_limit(), config->server.buffer_bytes);
     std::fflush(stdout);
   }
-
-  const auto never = Clock::time_point::max();
-  auto now = Clock::now();
-  Clock::time_point next_stall = config->stall.count() > 0 ? now : never;
-  Clock::time_point next_restart =
-      config->restart_every.count() > 0 ? now + config->restart_every : never;
+  if (config->stall.count() > 0) srv.stall_for(config->stall);
 
   for (;;) {
-    now = Clock::now();
-    if (now >= next_stall) {
-      srv.stall_for(config->stall);
-      next_stall = config->stall_every.count() > 0 ? now + config->stall_every : never;
-    }
-    if (now >= next_restart) {
-      if (auto r = srv.restart(config->restart_downtime); !r) {
-        std::fprintf(stderr, "echo_server: restart: %s (retrying)\n", r.error().message().c_str());
-      }
-      next_restart = now + config->restart_every;
-    }
-    Clock::time_point wake = std::min(next_stall, next_restart);
-    timespec ts = until(wake);
-    int sig = wake == never ? sigwaitinfo(&signals, nullptr) : sigtimedwait(&signals, nullptr, &ts);
+    int sig = sigwaitinfo(&signals, nullptr);
     if (sig == SIGUSR1) {
       std::fprintf(stderr, "echo_server: %s\n", echo::format_stats(srv.stats()).c_str());
     } else if (sig == SIGUSR2) {

@@ -177,5 +177,19 @@ TEST(EchoServerOptions, BadAddressOrTakenPortIsAnError) {
   EXPECT_EQ(second.error(), std::errc::address_in_use);
 }
 
+// The address takes the host grammar of net::HostPort: an IPv6 address with or without
+// brackets (echo_server --address [::1] was refused before).
+TEST(EchoServerOptions, ListensOnABracketedIpv6Address) {
+  if (!net::listen_on(*net::Endpoint::resolve("::1", 0))) GTEST_SKIP() << "no IPv6 loopback";
+  for (const char* address : {"[::1]", "::1"}) {
+    auto server = EchoServer::start({.address = address});
+    ASSERT_TRUE(server) << address << ": " << server.error().message();
+    EXPECT_EQ((*server)->endpoint().to_string(), "[::1]:" + std::to_string((*server)->port()));
+    auto s = net::dial((*server)->endpoint(), net::Deadline::after(testing::kTestIoTimeout));
+    ASSERT_TRUE(s) << s.error().message();
+    EXPECT_TRUE(echo_once(s->fd()));
+  }
+}
+
 }  // namespace
 }  // namespace tcppool::echo

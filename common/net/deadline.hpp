@@ -30,8 +30,10 @@ class Deadline {
   /// Returns a deadline that never passes (the default).
   static constexpr Deadline never() noexcept { return Deadline(); }
 
-  /// Returns a deadline `d` from now. A zero or negative `d` has already passed.
-  static Deadline after(Clock::duration d) noexcept { return Deadline(Clock::now() + d); }
+  /// Returns a deadline `d` from now. A zero or negative `d` has already passed; a `d` too
+  /// long to add to the clock's present value (Clock::duration::max(), say) saturates to
+  /// never, instead of wrapping around into the past.
+  static Deadline after(Clock::duration d) noexcept { return at_or_never(Clock::now(), d); }
 
   /// Returns a deadline at the point `t`.
   static constexpr Deadline at(Clock::time_point t) noexcept { return Deadline(t); }
@@ -60,6 +62,14 @@ class Deadline {
     ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     return &ts;
+  }
+
+  /// Returns `from + d`, saturated: never when the sum would pass the clock's range, `from`
+  /// itself when `d` is not positive (so the deadline has passed by the time it is used).
+  static constexpr Deadline at_or_never(Clock::time_point from, Clock::duration d) noexcept {
+    if (d <= Clock::duration::zero()) return Deadline(from);
+    if (d >= Clock::time_point::max() - from) return Deadline();
+    return Deadline(from + d);
   }
 
   /// Returns the earlier of two deadlines.

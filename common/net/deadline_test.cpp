@@ -42,6 +42,29 @@ TEST(Deadline, PastDeadlineIsExpiredWithNothingLeft) {
   }
 }
 
+// now + duration::max() overflows the clock's representation; a deadline that wraps around
+// would be both "expired" and "292 years away". It must saturate to never instead.
+TEST(Deadline, AHugeDurationSaturatesToNever) {
+  // The last one passes the end of the clock's range by half of today's clock value.
+  for (auto d : {Clock::duration::max(), Clock::duration::max() - 1ns,
+                 Clock::duration::max() - Clock::now().time_since_epoch() / 2}) {
+    Deadline deadline = Deadline::after(d);
+    EXPECT_TRUE(deadline.is_never());
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_EQ(deadline.remaining(), Clock::duration::max());
+  }
+  auto t = Clock::now();
+  EXPECT_TRUE(Deadline::at_or_never(t, Clock::duration::max()).is_never());
+  EXPECT_EQ(Deadline::at_or_never(t, 1s).when(), t + 1s);
+}
+
+TEST(Deadline, AHugeNegativeDurationHasPassed) {
+  Deadline d = Deadline::after(Clock::duration::min());
+  EXPECT_TRUE(d.expired());
+  EXPECT_FALSE(d.is_never());
+  EXPECT_EQ(d.remaining(), Clock::duration::zero());
+}
+
 TEST(Deadline, EarliestPicksTheSoonerAndNeverLoses) {
   auto t = Clock::now();
   EXPECT_EQ(earliest(Deadline::at(t), Deadline::at(t + 1s)).when(), t);

@@ -28,14 +28,19 @@ class Category final : public std::error_category {
         return "channel is empty";
       case Errc::kPeerClosed:
         return "peer closed the connection";
+      case Errc::kTruncated:
+        return "connection ended in the middle of a message";
       case Errc::kBadReply:
         return "reply does not match the request";
       case Errc::kBadAddress:
         return "malformed endpoint: expected host:port or [ipv6]:port";
       case Errc::kBadHost:
-        return "bad host: not a valid address or name, or it did not resolve";
+        return "bad host: expected a dotted-quad IPv4 address, [IPv6 address] or host name";
       case Errc::kBadPort:
-        return "bad port: expected a number in 1..65535";
+        return "bad port: expected a number in 1..65535 without leading zeros";
+      case Errc::kServerUnavailable:
+        return "server unavailable: recent dials failed, and the pool fails fast until one "
+               "succeeds";
     }
     return "unknown tcppool error " + std::to_string(value);
   }

@@ -6,7 +6,9 @@
 // wait the caller cancelled, a closed or exhausted pool, a malformed "host:port") carry an Errc
 // in tcppool::error_category(), so a caller can tell "the pool's deadline passed"
 // (Errc::kTimeout) from "the kernel gave up on the peer" (ETIMEDOUT), and "the pool was closed"
-// (Errc::kPoolClosed) from a bad file descriptor (EBADF).
+// (Errc::kPoolClosed) from a bad file descriptor (EBADF). A name that does not resolve carries
+// getaddrinfo()'s EAI_* code in net::resolver_category() (endpoint.hpp): a run-time outcome,
+// unlike a malformed "host:port", which is a mistake in the configuration.
 //
 // Exceptions are kept for programming errors only, such as invalid options handed to a
 // constructor, and then carry a message that names the option and the reason.
@@ -28,11 +30,13 @@ enum class Errc {
   kChannelClosed,  ///< A send to a closed channel, or a receive from a closed, empty one.
   kChannelFull,    ///< A non-blocking send found the channel full.
   kChannelEmpty,   ///< A non-blocking receive found the channel empty.
-  kPeerClosed,     ///< The peer closed the connection before the expected bytes arrived.
+  kPeerClosed,     ///< The peer closed the connection before any of the expected bytes came.
+  kTruncated,      ///< The connection ended (EOF or reset) after part of a message had come.
   kBadReply,       ///< The peer answered with bytes other than the ones expected.
   kBadAddress,     ///< An endpoint is not of the form "host:port" or "[v6-address]:port".
-  kBadHost,        ///< A host is not a valid name or address, or did not resolve.
-  kBadPort,        ///< A port is not a decimal number in 1..65535.
+  kBadHost,        ///< A host is not an address or a name in the grammar of endpoint.hpp.
+  kBadPort,        ///< A port is not a decimal number in 1..65535 without leading zeros.
+  kServerUnavailable,  ///< Recent dials all failed: the pool fails fast for a while.
 };
 
 /// Returns the category of Errc values; its name() is "tcppool".

@@ -52,17 +52,22 @@ std::expected<void, std::error_code> send_all(int fd, std::span<const std::byte>
 std::expected<void, std::error_code> recv_exact(int fd, std::span<std::byte> buffer,
                                                 Deadline deadline) {
   const int flags = dontwait_unless_never(deadline);
+  const std::size_t wanted = buffer.size();
+  // The connection ended: before any byte of the message (`nothing_came`), or after some.
+  auto ended = [&](std::unexpected<std::error_code> nothing_came) {
+    return buffer.size() < wanted ? fail(Errc::kTruncated) : nothing_came;
+  };
   while (!buffer.empty()) {
     ssize_t n = ::recv(fd, buffer.data(), buffer.size(), flags);
     if (n > 0) {
       buffer = buffer.subspan(static_cast<std::size_t>(n));
     } else if (n == 0) {
-      return fail(Errc::kPeerClosed);
+      return ended(fail(Errc::kPeerClosed));
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (auto ready = wait_ready(fd, POLLIN, deadline); !ready)
         return std::unexpected(ready.error());
     } else if (errno != EINTR) {
-      return fail_errno();
+      return ended(fail_errno());
     }
   }
   return {};

@@ -33,8 +33,11 @@ std::expected<void, std::error_code> send_all(int fd, std::span<const std::byte>
                                               Deadline deadline = Deadline::never());
 
 /// Receives exactly `buffer.size()` bytes. Fails with Errc::kPeerClosed when the peer closes
-/// (EOF) first, Errc::kTimeout when the deadline passes first (part of the buffer may have
-/// been filled), or with the errno of the failed recv, such as ECONNRESET.
+/// (EOF) before any byte arrives, Errc::kTruncated when the connection ends (EOF or a reset)
+/// after some have, Errc::kTimeout when the deadline passes first (part of the buffer may have
+/// been filled), or with the errno of the failed recv, such as ECONNRESET, when nothing came.
+/// kPeerClosed and kTruncated tell a connection that was already gone from a reply cut short:
+/// stage 4 retries an idempotent request only for the first.
 std::expected<void, std::error_code> recv_exact(int fd, std::span<std::byte> buffer,
                                                 Deadline deadline = Deadline::never());
 

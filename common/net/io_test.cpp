@@ -85,16 +85,37 @@ TEST(RecvExact, TimesOutAfterAPartialRead) {
   EXPECT_EQ(in[0], bytes(3)[0]) << "the bytes that did arrive are in the buffer";
 }
 
-TEST(RecvExact, PeerClosedMidReadIsPeerClosed) {
+// A message cut short (some bytes, then EOF) is not the same as a connection already gone
+// (EOF before any byte): stage 4 retries a request only for the second.
+TEST(RecvExact, PeerClosedMidReadIsTruncatedAndThenPeerClosed) {
+  for (Deadline d : {Deadline::never(), Deadline::after(5s)}) {
+    auto pair = tcp_pair();
+    ASSERT_TRUE(send_all(pair.server.fd(), bytes(10)));
+    pair.server.reset();
+    std::vector<std::byte> in(20);
+    auto cut = recv_exact(pair.client.fd(), in, d);
+    ASSERT_FALSE(cut);
+    EXPECT_EQ(cut.error(), Errc::kTruncated) << cut.error().message();
+    auto gone = recv_exact(pair.client.fd(), in, d);
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error(), Errc::kPeerClosed) << gone.error().message();
+  }
+}
+
+TEST(RecvExact, PeerResetMidReadIsTruncated) {
   auto pair = tcp_pair();
   ASSERT_TRUE(send_all(pair.server.fd(), bytes(10)));
+  ASSERT_TRUE(wait_ready(pair.client.fd(), POLLIN, Deadline::after(5s)));
+  std::vector<std::byte> first(5);
+  ASSERT_TRUE(recv_exact(pair.client.fd(), first, Deadline::after(5s)));
+  // Unread bytes in the server's receive queue make its close a reset.
+  ASSERT_TRUE(send_all(pair.client.fd(), bytes(3)));
+  ASSERT_TRUE(wait_ready(pair.server.fd(), POLLIN, Deadline::after(5s)));
   pair.server.reset();
   std::vector<std::byte> in(20);
-  for (Deadline d : {Deadline::never(), Deadline::after(5s)}) {
-    auto r = recv_exact(pair.client.fd(), in, d);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), Errc::kPeerClosed);
-  }
+  auto r = recv_exact(pair.client.fd(), in, Deadline::after(5s));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::kTruncated) << r.error().message();
 }
 
 TEST(RecvExact, PeerResetIsConnectionReset) {

@@ -47,6 +47,14 @@ std::expected<Socket, std::error_code> dial(const Endpoint& endpoint, Deadline d
 }
 // [dial]
 
+std::expected<Socket, std::error_code> dial(const HostPort& target, Deadline deadline) {
+  auto endpoint = target.resolve();
+  if (endpoint && !deadline.expired()) return dial(*endpoint, deadline);
+  g_dials.fetch_add(1, std::memory_order_relaxed);  // a dial that ends before connecting counts
+  if (!endpoint) return std::unexpected(endpoint.error());
+  return fail(Errc::kTimeout);  // the lookup outlasted the deadline
+}
+
 std::uint64_t dial_count() noexcept { return g_dials.load(std::memory_order_relaxed); }
 
 std::expected<Socket, std::error_code> listen_on(const Endpoint& endpoint, int backlog) {

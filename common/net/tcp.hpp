@@ -28,6 +28,19 @@ namespace tcppool::net {
 std::expected<Socket, std::error_code> dial(const Endpoint& endpoint,
                                             Deadline deadline = Deadline::never());
 
+/// Resolves `target` (HostPort::resolve()), then connects as above, giving up at `deadline`.
+///
+/// The lookup happens on every call, so a name that did not resolve a moment ago (the DNS
+/// server was down) works as soon as it resolves again, and a name whose address changed is
+/// followed. A numeric host costs no lookup. The deadline bounds the connect, not the lookup:
+/// getaddrinfo() takes no timeout (HostPort::resolve() says what bounds it); a deadline that
+/// passes during the lookup ends the dial with Errc::kTimeout before it connects.
+///
+/// Fails as HostPort::resolve() does (an error in resolver_category(), such as EAI_NONAME or
+/// EAI_AGAIN), or as dial(const Endpoint&, Deadline) does.
+std::expected<Socket, std::error_code> dial(const HostPort& target,
+                                            Deadline deadline = Deadline::never());
+
 /// Returns how many times dial() has been called in this process (relaxed; diagnostics).
 std::uint64_t dial_count() noexcept;
 

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -11,6 +12,7 @@
 #include "common/net/error.hpp"
 #include "common/net/io.hpp"
 #include "common/testing/fd_count.hpp"
+#include "common/testing/name_service.hpp"
 #include "common/testing/tcp_pair.hpp"
 
 namespace tcppool::net {
@@ -111,6 +113,41 @@ TEST(Dial, CountsEveryAttempt) {
   EXPECT_TRUE(dial(Endpoint::loopback(port_of(listener))));
   EXPECT_TRUE(dial(Endpoint::loopback(port_of(listener))));
   EXPECT_EQ(dial_count() - before, 2u);
+}
+
+TEST(Dial, HostPortIsResolvedThenConnected) {
+  Socket listener = listen_any();
+  auto target = HostPort::parse("127.0.0.1:" + std::to_string(port_of(listener)));
+  ASSERT_TRUE(target);
+  auto s = dial(*target, Deadline::after(5s));
+  ASSERT_TRUE(s) << s.error().message();
+  ASSERT_TRUE(wait_ready(listener.fd(), POLLIN, Deadline::after(5s)));
+  Socket accepted(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_TRUE(accepted);
+}
+
+TEST(Dial, HostPortThatDoesNotResolveFailsWithTheResolverErrorAndCounts) {
+  if (!testing::keep_lookups_local()) GTEST_SKIP() << "cannot keep name lookups off DNS here";
+  auto target = HostPort::parse("tcppool-test.invalid:7");
+  ASSERT_TRUE(target);
+  std::uint64_t before = dial_count();
+  auto s = dial(*target, Deadline::after(5s));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), resolver_error(EAI_NONAME)) << s.error().message();
+  EXPECT_EQ(dial_count() - before, 1u);
+}
+
+TEST(Dial, HostPortWithAPassedDeadlineTimesOutWithoutConnecting) {
+  Socket listener = listen_any();
+  auto target = HostPort::parse("127.0.0.1:" + std::to_string(port_of(listener)));
+  ASSERT_TRUE(target);
+  auto s = dial(*target, Deadline::at(Clock::now() - 1s));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), Errc::kTimeout);
+  // Nothing to accept (the listener is non-blocking): no connect was even tried. A loopback
+  // connect completes its handshake before connect() returns, so one would show here.
+  Socket accepted(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_FALSE(accepted) << "a dial whose deadline passed must not connect";
 }
 
 TEST(Listen, PortZeroPicksAFreePort) {

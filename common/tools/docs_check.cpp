@@ -8,7 +8,8 @@
 //       heading with no portable anchor, a number that no longer matches the reference run, a
 //       measured-looking number with no marker, a line link that no longer points at its
 //       function, a diagram whose SVG is older than its source, and a stage page over its
-//       word budget. Prints each page's prose word count.
+//       word budget. Prints each page's prose word count, and the numbers a page marks
+//       `<!-- untied: why -->`: measured, but not in the reference run.
 //   docs_check filter FILE                the Doxygen input filter (docs_doxygen.hpp)
 //   docs_check layout ROOT INDEX DEFAULT  Doxygen's layout, navigation in reading order
 //   docs_check check-site ROOT HTML INDEX the Doxygen side: resolves the filter's placeholders,
@@ -112,6 +113,8 @@ class Checker {
     ++problems_;
   }
   int problems() const { return problems_; }
+  /// The measured-looking numbers a page marks as not from the reference run.
+  const std::vector<std::string>& untied() const { return untied_; }
 
   // GitHub's anchors of a page, as cmark-gfm renders its headings.
   const std::vector<std::string>& rendered_slugs(const std::string& path) {
@@ -278,6 +281,12 @@ class Checker {
       // quotes it with its words ("0.917× (64 threads, 64 B)<!-- ref: budget(...).measured -->").
       auto tied = [&] {
         if (text.compare(end, 9, "<!-- ref:") == 0) return true;
+        // Said to be from elsewhere, with the reason: accepted, and listed at the end.
+        if (text.compare(end, 12, "<!-- untied:") == 0) {
+          untied_.push_back(path + ":" + std::to_string(page.line_of(i)) + ": " +
+                            text.substr(i, end - i));
+          return true;
+        }
         std::size_t stop = text.find_first_of("|\n", end);
         std::size_t m = text.find("<!-- ref:", end);
         if (m == std::string::npos || (stop != std::string::npos && m > stop)) return false;
@@ -490,6 +499,7 @@ class Checker {
   std::optional<ReferenceRuns> runs_;
   std::string runs_error_;
   std::map<std::string, std::vector<std::string>> slugs_;
+  std::vector<std::string> untied_;
   int problems_ = 0;
 };
 
@@ -601,6 +611,10 @@ int main(int argc, char** argv) {
     bool docs = std::any_of(o.pages.begin(), o.pages.end(),
                             [](const std::string& p) { return p.starts_with("docs/"); });
     if (cmd == "check-pages" && docs) checker.check_diagrams();
+    if (!checker.untied().empty()) {
+      std::printf("numbers marked untied (not from the reference run; tie them when it has them):\n");
+      for (const auto& u : checker.untied()) std::printf("  %s\n", u.c_str());
+    }
     if (checker.problems() > 0)
       std::fprintf(stderr, "docs_check: %d problems\n", checker.problems());
     return checker.problems() == 0 ? 0 : 1;

@@ -4,7 +4,8 @@
 // its Pool type, so every stage is held to the same contract through its public header only.
 // A stage claims further capabilities by instantiating further suites in this directory:
 //
-//   basic.hpp     every stage  acquire, lease semantics, discard, close, errors, threads
+//   basic.hpp     every stage  acquire, lease semantics, discard, close, errors, name lookups,
+//                              threads
 //   reuse.hpp     stage 2+     idle connections are reused; max_idle; prefill
 //   bounded.hpp   stage 3+     max_open holds under load; waiters are served in order
 //   (health, deadlines and metrics suites arrive with stages 4, 5 and 6)
@@ -21,6 +22,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <netdb.h>
 
 #include <optional>
 #include <stdexcept>
@@ -32,6 +34,7 @@
 #include "common/net/tcp.hpp"
 #include "common/testing/conformance/load.hpp"
 #include "common/testing/echo_fixture.hpp"
+#include "common/testing/name_service.hpp"
 
 namespace tcppool::testing {
 
@@ -167,12 +170,18 @@ TYPED_TEST_P(BasicConformance, InvalidOptionsAreRejectedNamingTheOption) {
   auto o = this->options();
   o.endpoint = "";
   EXPECT_NE(this->rejection(o).find("endpoint"), std::string::npos) << this->rejection(o);
-  for (const char* bad : {"127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1", "bad host:80"}) {
+  for (const char* bad : {"127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1", "bad host:80",
+                          "0x7f000001:80", "127.0.0.1:00080", "[::1]:080"}) {
     o.endpoint = bad;
     std::string why = this->rejection(o);
     EXPECT_NE(why.find("endpoint"), std::string::npos) << bad << ": " << why;
     EXPECT_NE(why.find(bad), std::string::npos) << "the message quotes the value: " << why;
   }
+  // An embedded NUL is refused, not cut off, and shows escaped: the message goes on past it.
+  const char nul[] = "127.0.0.1\0.evil.example.com:80";
+  o.endpoint.assign(nul, sizeof nul - 1);
+  std::string why = this->rejection(o);
+  EXPECT_NE(why.find(R"("127.0.0.1\x00.evil.example.com:80": bad host)"), std::string::npos) << why;
   for (auto bad : {std::chrono::milliseconds(0), std::chrono::milliseconds(-5),
                    std::chrono::milliseconds::max()}) {
     o = this->options();
@@ -180,6 +189,45 @@ TYPED_TEST_P(BasicConformance, InvalidOptionsAreRejectedNamingTheOption) {
     EXPECT_NE(this->rejection(o).find("dial_timeout"), std::string::npos) << this->rejection(o);
   }
   EXPECT_EQ(this->rejection(this->options()), "") << "valid options must be accepted";
+}
+
+// A well-formed name that does not resolve is no invalid option: the pool is made, and each
+// acquire() fails with the resolver's own error, as a run-time outcome (RFC 6761: a .invalid
+// name never resolves). Lookups are kept to /etc/hosts, so no DNS query leaves the machine.
+TYPED_TEST_P(BasicConformance, NameThatDoesNotResolveFailsAcquireNotTheConstructor) {
+  if (!keep_lookups_local()) GTEST_SKIP() << "cannot keep name lookups off DNS here";
+  auto o = this->options();
+  o.endpoint = "tcppool-test.invalid:" + std::to_string(this->server().port());
+  std::optional<TypeParam> pool;
+  ASSERT_NO_THROW(pool.emplace(o));
+  for (int i = 0; i < 3; ++i) {
+    auto lease = pool->acquire();
+    ASSERT_FALSE(lease);
+    EXPECT_EQ(lease.error(), net::resolver_error(EAI_NONAME)) << lease.error().message();
+  }
+}
+
+// A pool made while no name resolves (the name service is down) serves as soon as names
+// resolve again, without being made anew: it looks its endpoint up on every dial.
+TYPED_TEST_P(BasicConformance, PoolMadeDuringANameServiceOutageWorksOnceItEnds) {
+  if (!resolves_to_ipv4_loopback("localhost")) {
+    GTEST_SKIP() << "this system does not resolve localhost to 127.0.0.1 (no /etc/hosts entry?)";
+  }
+  auto o = this->options();
+  o.endpoint = "localhost:" + std::to_string(this->server().port());
+  std::optional<TypeParam> pool;
+  {
+    NameServiceOutage outage;
+    if (!outage.active()) GTEST_SKIP() << "cannot simulate a name service outage here";
+    ASSERT_NO_THROW(pool.emplace(o));
+    auto lease = pool->acquire();
+    ASSERT_FALSE(lease) << "localhost resolved during the outage";
+    EXPECT_EQ(lease.error(), net::HostPort::parse(o.endpoint)->resolve().error())
+        << "acquire() reports the resolver's error: " << lease.error().message();
+  }
+  auto lease = pool->acquire();
+  ASSERT_TRUE(lease) << lease.error().message();
+  EXPECT_TRUE(echo_once(lease->fd()));
 }
 
 TYPED_TEST_P(BasicConformance, ManyThreadsEchoWithoutLeaks) {
@@ -192,6 +240,9 @@ REGISTER_TYPED_TEST_SUITE_P(BasicConformance, AcquiredConnectionEchoes,
                             ClosedPoolRefusesAcquire,
                             LeaseStaysUsableAfterCloseAndAfterThePoolIsGone,
                             RefusedPortIsAnErrorAndLeaksNothing, UnansweredDialEndsAtDialTimeout,
-                            InvalidOptionsAreRejectedNamingTheOption, ManyThreadsEchoWithoutLeaks);
+                            InvalidOptionsAreRejectedNamingTheOption,
+                            NameThatDoesNotResolveFailsAcquireNotTheConstructor,
+                            PoolMadeDuringANameServiceOutageWorksOnceItEnds,
+                            ManyThreadsEchoWithoutLeaks);
 
 }  // namespace tcppool::testing
