@@ -20,8 +20,11 @@ flags=(--headless --disable-gpu --disable-background-networking --disable-compon
 
 shot() {  # shot NAME PAGE[#ANCHOR] WIDTHxHEIGHT
   local name=$1 page=$2 size=$3
-  chromium "${flags[@]}" "--window-size=${size/x/,}" "--screenshot=$out/$name.png" \
-    "file://$html/$page" >/dev/null 2>&1 || { echo "docs-shots: chromium failed on $page" >&2; return 1; }
+  if ! chromium "${flags[@]}" "--window-size=${size/x/,}" "--screenshot=$out/$name.png" \
+      "file://$html/$page" >/dev/null 2>&1; then
+    echo "docs-shots: chromium failed on $page" >&2
+    return 1
+  fi
   echo "docs-shots: $out/$name.png ($page)"
 }
 
@@ -31,8 +34,10 @@ for page in stage1_naive stage2_mutex_queue stage3_bounded_channel benchmarking 
   [ -f "$html/$page.html" ] && shot "$page" "$page.html" 1280x1400
 done
 # The stage pages at their diagrams, and the chart.
-shot stage2-diagram "stage2_mutex_queue.html#stage2_mutex_queue-lifo-and-what-fifo-would-change" 1280x1400
-shot stage3-diagrams "stage3_bounded_channel.html#stage3_bounded_channel-a-go-buffered-channel-in-c" 1280x2400
-shot stage3-tokens "stage3_bounded_channel.html#stage3_bounded_channel-tokens-connections-and-permits-to-dial" 1280x1400
+s2=stage2_mutex_queue
+s3=stage3_bounded_channel
+shot stage2-diagram "$s2.html#$s2-lifo-and-what-fifo-would-change" 1280x1400
+shot stage3-diagrams "$s3.html#$s3-a-go-buffered-channel-in-c" 1280x2400
+shot stage3-tokens "$s3.html#$s3-tokens-connections-and-permits-to-dial" 1280x1400
 shot bench-chart "benchmarking.html#benchmarking-the-chart" 1280x1400
 shot bench-pairing "bench_method.html#bench_method-pairing-a-and-b-in-alternating-slices" 1280x1400

@@ -7,10 +7,9 @@
 #   RUN_DIR     a directory `make bench` wrote (build/bench): its report.json, report.md and
 #               report.svg become docs/reference-run/
 #   SPREAD_DIR  other full runs of the same code on the same machine, for the spread the
-#               reference run's page shows: each one's report.json becomes
-#               docs/reference-run/spread/runN.json (run1, run2, ... in the order given, skipping
-#               the number the reference itself holds when REFERENCE_NUMBER is set; default
-#               names: run1, run3, ... around a reference that is run 2)
+#               reference run's page shows: their report.json files become
+#               docs/reference-run/spread/run1.json, run3.json, ... in the order given (the
+#               reference is run 2; set REFERENCE_NUMBER to number it otherwise)
 #
 # Then every number marker on every page is rewritten from the new run, each change printed as
 # "page:line: old -> new", and the budgets whose verdict changed are listed. The prose around
@@ -25,7 +24,10 @@ fi
 run=$1
 shift
 for f in report.json report.md report.svg; do
-  [ -f "$run/$f" ] || { echo "reference-run: $run/$f is missing (a full make bench writes it)" >&2; exit 1; }
+  if [ ! -f "$run/$f" ]; then
+    echo "reference-run: $run/$f is missing (a full make bench writes it)" >&2
+    exit 1
+  fi
 done
 for d in "$@"; do
   [ -f "$d/report.json" ] || { echo "reference-run: $d/report.json is missing" >&2; exit 1; }
@@ -53,17 +55,20 @@ if [ $# -gt 0 ]; then
     n=$((n + 1))
   done
 fi
-echo "reference-run: $dest now holds $(sed -n 's/.*"commit": "\([^"]*\)".*/\1/p' "$dest/report.json"), $(sed -n 's/.*"date": "\([^"]*\)".*/\1/p' "$dest/report.json" | head -1)"
+field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$dest/report.json" | head -1; }
+echo "reference-run: $dest now holds $(field commit), $(field date)"
 
-pages=$(git ls-files --cached --others --exclude-standard '*.md' | grep -v -e '^build/' -e '/testdata/' | sort -u)
+pages=$(git ls-files --cached --others --exclude-standard '*.md' |
+  grep -v -e '^build/' -e '/testdata/' | sort -u)
 echo "reference-run: numbers that changed (read the prose around each):"
 # shellcheck disable=SC2086
 build/release/common/tools/docs_check refresh --only numbers . $pages
 
 if [ -s "$old_budgets" ]; then
   new_budgets=$(sed -n '/"claim"/{N;N;s/\n */ /g;p}' "$dest/report.json")
-  changed=$(diff <(sed 's/"measured": "[^"]*", //' "$old_budgets") \
-                 <(printf '%s\n' "$new_budgets" | sed 's/"measured": "[^"]*", //') | grep '^>' || true)
+  verdicts() { sed 's/"measured": "[^"]*", //'; }
+  changed=$(diff <(verdicts < "$old_budgets") <(printf '%s\n' "$new_budgets" | verdicts) |
+    grep '^>' || true)
   if [ -n "$changed" ]; then
     echo "reference-run: budgets whose verdict changed (the pages explain each verdict):"
     printf '%s\n' "$changed" | sed 's/^> */  /'
