@@ -341,6 +341,22 @@ std::vector<std::string> check_site(const std::string& root, const std::string& 
     if (changed && !write_file(html_dir + "/" + f, h)) problems.push_back(f + ": cannot rewrite");
   }
 
+  // A pipe escaped for a GitHub table shows its backslash in Doxygen, code spans included.
+  std::set<std::string> page_files;
+  {
+    RepoFiles repo(root);
+    for (const auto& p : repo.files())
+      if (is_site_page(p))
+        page_files.insert(p == "docs/index.md" ? "index.html" : page_label(p) + ".html");
+  }
+  for (const auto& f : page_files) {
+    auto html = read_file(html_dir + "/" + f);
+    if (html && html->find("\\|") != std::string::npos)
+      problems.push_back(f +
+                         ": shows \\| (a pipe escaped for a GitHub table): keep pipes out of "
+                         "table cells");
+  }
+
   // Links, anchors and leftover Markdown, page by page.
   std::map<std::string, std::set<std::string>> anchors;
   auto anchors_of = [&](const std::string& f) -> const std::set<std::string>& {
