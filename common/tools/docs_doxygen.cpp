@@ -244,6 +244,12 @@ std::string filter_page(const std::string& root, const std::string& path, const 
 std::string layout(const std::string& root, const std::string& index,
                    const std::string& default_layout, std::vector<std::string>& errors) {
   auto order = reading_order(root, index, errors);
+  std::string site_title;
+  if (auto text = read_file(root + "/" + index)) {
+    Page page(*text);
+    auto hs = headings(page);
+    if (!hs.empty()) site_title = heading_plain_text(hs[0].text);
+  }
   std::size_t at = default_layout.find("<tab type=\"pages\"");
   if (at == std::string::npos) {
     errors.push_back("the default layout has no <tab type=\"pages\">");
@@ -263,6 +269,8 @@ std::string layout(const std::string& root, const std::string& index,
         Page page(*text);
         auto hs = headings(page);
         if (!hs.empty()) title = heading_plain_text(hs[0].text);
+        // A page titled like the site (the README) is named by its file instead.
+        if (title == site_title) title = p.substr(p.rfind('/') + 1);
       } else {
         errors.push_back(index + ": links " + p + ", which cannot be read");
       }
