@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$out"
-rm -f "$out"/stage*.json "$out"/report.*
+rm -f "$out"/stage*.json "$out"/echo_server.json "$out"/report* "$out"/chart*.gp
 
 mapfile -t benches < <(ls -d "$bin"/stage*-*/stage*_bench 2>/dev/null | sort -V)
 if [ ${#benches[@]} -eq 0 ]; then
@@ -81,6 +81,10 @@ written="$out/report.md $out/report.json"
 if command -v gnuplot >/dev/null 2>&1; then
   gnuplot "$out/chart.gp"
   written="$written $out/report.png $out/report.svg"
+  if [ -f "$out/chart-faults.gp" ]; then
+    gnuplot "$out/chart-faults.gp"
+    written="$written $out/report-faults.png $out/report-faults.svg"
+  fi
 else
   echo "bench.sh: gnuplot is not installed: no chart (make bench installs it)" >&2
 fi

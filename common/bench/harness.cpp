@@ -88,6 +88,9 @@ void register_all(const StageInfo& stage, const Config& config) {
   if (!has_faults(config)) return;  // an external server: we cannot inject faults
   add(named("idle_close", stage.name, 4), reps,
       [&](benchmark::State& s) { idle_close(s, stage, config); });
+  add(named("restart", stage.name, 8), reps,
+      [&](benchmark::State& s) { restart(s, stage, config); });
+  add(named("rst", stage.name, 8), reps, [&](benchmark::State& s) { rst(s, stage, config); });
   add(named("stall", stage.name, 8), reps, [&](benchmark::State& s) { stall(s, stage, config); });
   add(named("accept_queue", stage.name, 64), reps,
       [&](benchmark::State& s) { accept_queue(s, stage, config); });

@@ -16,14 +16,12 @@
 #include <stdexcept>
 
 #include "common/bench/median.hpp"
+#include "common/bench/rows.hpp"
 
 namespace tcppool::bench::report {
 namespace {
 
 using Json = nlohmann::json;
-
-constexpr int kSteadyThreads[] = {1, 4, 16, 64};
-constexpr int kSteadyPayloads[] = {64, 4096};
 
 double number(const Json& j, const char* key, double fallback = 0) {
   auto it = j.find(key);
@@ -81,100 +79,6 @@ std::string without_non_finite(std::string text) {
 // Key of the repetitions that merge into one row.
 using Key = std::tuple<std::string, std::string, std::string, int, int, int, std::string>;
 
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-// 132456 -> "132k", 11345 -> "11.3k", 950 -> "950".
-std::string rate(double v) {
-  if (v >= 100'000) return fixed(v / 1000, 0) + "k";
-  if (v >= 1000) return fixed(v / 1000, 1) + "k";
-  return fixed(v, 0);
-}
-
-std::string micros(double us) {
-  if (us >= 10'000) return fixed(us / 1000, 0) + " ms";
-  if (us >= 1000) return fixed(us / 1000, 1) + " ms";
-  return fixed(us, us < 10 ? 1 : 0) + " µs";
-}
-
-// 21.9 -> "21.9 ns", 33496 -> "33.5 µs".
-std::string nanos(double ns) { return ns >= 1000 ? micros(ns / 1000) : fixed(ns, 1) + " ns"; }
-
-std::string ratio(double r) { return fixed(r, r < 10 ? 2 : 1) + "×"; }
-
-// For a budget's verdict: one more digit, so that 0.946 is not shown as a missed "0.95×".
-std::string precise_ratio(double r) { return fixed(r, r < 10 ? 3 : 2) + "×"; }
-
-const Row* find(const std::vector<Row>& rows, const std::string& scenario, const std::string& stage,
-                int threads, int payload, const std::string& measured_with = "") {
-  for (const auto& r : rows) {
-    if (r.scenario == scenario && r.stage == stage && r.threads == threads &&
-        r.payload_bytes == payload && (measured_with.empty() || r.measured_with == measured_with)) {
-      return &r;
-    }
-  }
-  return nullptr;
-}
-
-// The dedicated ceiling measured in the same binary as `stage`, beside it.
-const Row* paired_dedicated(const std::vector<Row>& rows, const Row& r) {
-  return find(rows, r.scenario, "dedicated", r.threads, r.payload_bytes, r.measured_with);
-}
-
-// A row's throughput as a fraction of the dedicated ceiling measured beside it: the median of
-// the pairs' ratios when the run recorded them, else the ratio of the totals.
-std::optional<double> vs_dedicated(const std::vector<Row>& rows, const Row& r) {
-  if (r.a_over_b > 0) return r.a_over_b;
-  const Row* ded = paired_dedicated(rows, r);
-  if (ded && ded->rps > 0) return r.rps / ded->rps;
-  return std::nullopt;
-}
-
-// [stage_ratio]
-// How much faster `a` is than `b`, each first divided by the dedicated ceiling measured beside
-// it: the stages run one after another, tens of seconds to minutes apart, and on a shared
-// machine the same code's throughput drifts by tens of percent over that time; dividing by a
-// control measured in the same run cancels the drift. Falls back to the plain ratio when a ceiling
-// is missing.
-std::optional<double> stage_ratio(const std::vector<Row>& rows, const Row& a, const Row& b) {
-  auto da = vs_dedicated(rows, a);
-  auto db = vs_dedicated(rows, b);
-  if (da && db && *db > 0) return *da / *db;
-  if (b.rps > 0) return a.rps / b.rps;
-  return std::nullopt;
-}
-// [stage_ratio]
-
-// 64 threads on 8 connections against 8 on 8: the median of the pairs' ratios when the run
-// recorded them, else the ratio of the totals; 0 when unknown.
-double crowding_ratio(const Row& crowded, const Row& matched) {
-  if (crowded.a_over_b > 0) return crowded.a_over_b;
-  return matched.rps > 0 ? crowded.rps / matched.rps : 0;
-}
-
-// The dedicated rows of all binaries for one configuration, merged: the median of each figure.
-std::optional<Row> dedicated_row(const std::vector<Row>& rows, const std::string& scenario,
-                                 int threads, int payload) {
-  std::vector<double> rps, p50, p99;
-  for (const auto& r : rows) {
-    if (r.scenario == scenario && r.stage == "dedicated" && r.threads == threads &&
-        r.payload_bytes == payload) {
-      rps.push_back(r.rps);
-      p50.push_back(r.p50_us);
-      p99.push_back(r.p99_us);
-    }
-  }
-  if (rps.empty()) return std::nullopt;
-  Row merged;
-  merged.rps = median(rps);
-  merged.p50_us = median(p50);
-  merged.p99_us = median(p99);
-  return merged;
-}
-
 // A Markdown table: the first column left-aligned, the others right-aligned (numbers), or all
 // left-aligned when `numeric` is false.
 std::string table(const std::vector<std::string>& header,
@@ -190,10 +94,6 @@ std::string table(const std::vector<std::string>& header,
     out += "\n";
   }
   return out + "\n";
-}
-
-std::string payload_name(int bytes) {
-  return bytes >= 1024 ? std::to_string(bytes / 1024) + " KiB" : std::to_string(bytes) + " B";
 }
 
 std::vector<std::string> steady_header() {
@@ -302,6 +202,40 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
          table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8", "p99 at 64",
                 "peak open at 64", "dials/1k at 64"},
                body);
+}
+
+// The stage x fault matrix: for each stage and fault scenario, the failed requests out of all
+// (every repetition) and the p99. The scenarios the harness runs against the in-process server
+// only; against an external server the section is left out.
+std::string fault_matrix_section(const std::vector<Row>& rows, const Meta& meta) {
+  std::vector<std::string> header{"stage"};
+  for (const char* f : kFaultScenarios) header.push_back(f);
+  std::vector<std::vector<std::string>> body;
+  bool any = false;
+  for (const auto& stage : meta.stages) {
+    std::vector<std::string> line{stage};
+    for (const char* f : kFaultScenarios) {
+      const Row* r = nullptr;
+      for (const auto& row : rows) {
+        if (row.scenario == f && row.stage == stage) r = &row;
+      }
+      if (!r) {
+        line.push_back("–");
+      } else if (r->all_failed()) {
+        line.push_back("failed");
+      } else {
+        any = true;
+        line.push_back(fixed(r->errors, 0) + " / " + fixed(r->requests, 0) + ", p99 " +
+                       micros(r->p99_us));
+      }
+    }
+    body.push_back(line);
+  }
+  if (!any) return "";
+  return "## Faults: failed requests and p99, by stage\n\nEach cell: requests that failed out of "
+         "all requests, over every repetition, and the 99th percentile latency. What each fault "
+         "does is in docs/benchmarking.md; the chart is report-faults.svg.\n\n" +
+         table(header, body, /*numeric=*/false);
 }
 
 // Every scenario that could not run, and every binary that wrote no results: the rest of the
@@ -466,6 +400,7 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     for (const auto& b : reps) {
       r.max_us = std::max(r.max_us, number(b, "max_us"));
       r.errors += number(b, "errors");
+      r.requests += number(b, "requests");
       r.peak_open = std::max(r.peak_open, number(b, "peak_open", -1));
     }
     r.connections = static_cast<int>(
@@ -481,86 +416,6 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     }
     rows.push_back(r);
   }
-}
-
-std::vector<Budget> check_budgets(const std::vector<Row>& all_rows) {
-  // A scenario that could not run measures nothing: its budgets are "not measured".
-  std::vector<Row> rows;
-  std::ranges::copy_if(all_rows, std::back_inserter(rows),
-                       [](const Row& r) { return !r.all_failed(); });
-  std::vector<Budget> out;
-  auto has = [&](const std::string& stage) {
-    return std::ranges::any_of(rows, [&](const Row& r) { return r.stage == stage; });
-  };
-
-  // Pooling pays: stage 2 against the dial-per-request baseline.
-  if (has("stage1") && has("stage2")) {
-    for (int payload : kSteadyPayloads) {
-      for (int t : {4, 16}) {
-        Budget b{"stage2 steady ≥ 3 × stage1 (" + std::to_string(t) + " threads, " +
-                 payload_name(payload) + ")"};
-        const Row* s1 = find(rows, "steady", "stage1", t, payload);
-        const Row* s2 = find(rows, "steady", "stage2", t, payload);
-        if (auto x = s1 && s2 ? stage_ratio(rows, *s2, *s1) : std::nullopt) {
-          b = {b.claim, precise_ratio(*x), *x >= 3.0, true};
-        }
-        out.push_back(b);
-      }
-    }
-  }
-  // A pool adds nothing measurable while there are enough connections to go round.
-  for (const std::string stage : {"stage2", "stage3", "stage4", "stage5", "stage6"}) {
-    if (!has(stage)) continue;
-    Budget b{stage + " steady ≥ 0.95 × dedicated (threads ≤ pool size, worst configuration)"};
-    double worst = INFINITY;
-    std::string where;
-    for (const auto& r : rows) {
-      if (r.scenario != "steady" || r.stage != stage) continue;
-      auto ded = vs_dedicated(rows, r);
-      if (!ded) continue;
-      double x = *ded;
-      if (x < worst) {
-        worst = x;
-        where = std::to_string(r.threads) + (r.threads == 1 ? " thread, " : " threads, ") +
-                payload_name(r.payload_bytes);
-      }
-    }
-    if (std::isfinite(worst)) {
-      b = {b.claim, precise_ratio(worst) + " (" + where + ")", worst >= 0.95, true};
-    }
-    out.push_back(b);
-  }
-  // The pool's own cost, uncontended.
-  for (const std::string stage : {"stage2", "stage3"}) {
-    if (!has(stage)) continue;
-    Budget b{stage + " uncontended acquire + release ≤ 50 ns"};
-    for (const auto& r : rows) {
-      if (r.scenario == "acquire_release" && r.stage == stage) {
-        b = {b.claim, nanos(r.ns_per_op), r.ns_per_op <= 50.0, true};
-      }
-    }
-    out.push_back(b);
-  }
-  // No collapse with 8 times more threads than connections (stages with a cap).
-  for (const std::string stage : {"stage3", "stage4", "stage5", "stage6"}) {
-    if (!has(stage)) continue;
-    Budget b{stage + " 64 threads on 8 connections ≥ 0.9 × 8 threads on 8"};
-    const Row* crowded = nullptr;
-    const Row* matched = nullptr;
-    for (const auto& r : rows) {
-      if (r.scenario != "contention" || r.stage != stage) continue;
-      if (r.threads == 64) crowded = &r;
-      if (r.threads == 8) matched = &r;
-    }
-    if (double x = crowded && matched ? crowding_ratio(*crowded, *matched) : 0; x > 0) {
-      b = {b.claim, precise_ratio(x), x >= 0.9, true};
-    }
-    out.push_back(b);
-  }
-  for (auto& b : out) {
-    if (!b.known) b.measured = "not measured";
-  }
-  return out;
 }
 
 std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
@@ -623,6 +478,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
         table({"budget", "measured", "verdict"}, body, /*numeric=*/false);
   }
 
+  out += fault_matrix_section(rows, meta);
   out += "## steady: back-to-back echoes, threads ≤ pool size\n\n";
   for (int p : kSteadyPayloads) out += steady_section(rows, meta, p);
 
@@ -676,6 +532,7 @@ std::string render_json(const std::vector<Row>& rows, const Meta& meta,
         {"p99_us", r.p99_us},
         {"max_us", r.max_us},
         {"errors", r.errors},
+        {"requests", r.requests},
         {"dials_per_1k", r.dials_per_1k},
         {"peak_open", r.peak_open < 0 ? nlohmann::json() : nlohmann::json(r.peak_open)},
         {"tw_before", r.tw_before},
@@ -730,6 +587,57 @@ std::string chart_script(const Meta& meta, const std::string& data_file, const s
       "set xlabel 'client threads'\n"
       "set ylabel 'requests/s'\n"
       "set format y '%.0s%c'\n"
+      "set yrange [0:*]\n"
+      "set grid ytics\n"
+      "set key top left\n";
+  return "# Generated by bench_report; run by scripts/bench.sh.\n" + common +
+         "set terminal svg size 900,500 dynamic font 'sans,11'\n"
+         "set output '" +
+         svg + "'\n" + plot +
+         "set terminal pngcairo size 900,500 font 'sans,10'\n"
+         "set output '" +
+         png + "'\n" + plot;
+}
+
+std::string faults_chart_data(const std::vector<Row>& rows, const Meta& meta) {
+  std::string out = "fault";
+  for (const auto& s : meta.stages) out += " " + s;
+  out += "\n";
+  bool any = false;
+  for (const char* f : kFaultScenarios) {
+    std::string line = f;
+    bool measured = false;
+    for (const auto& stage : meta.stages) {
+      double pct = 0;
+      for (const auto& r : rows) {
+        if (r.scenario == f && r.stage == stage && r.requests > 0) {
+          pct = 100.0 * r.errors / r.requests;
+          measured = true;
+        }
+      }
+      line += " " + fixed(pct, 3);
+    }
+    if (measured) {
+      out += line + "\n";
+      any = true;
+    }
+  }
+  return any ? out : "";
+}
+
+std::string faults_chart_script(const Meta& meta, const std::string& data_file,
+                                const std::string& png, const std::string& svg) {
+  int columns = static_cast<int>(meta.stages.size()) + 1;
+  std::string plot = "plot for [c=2:" + std::to_string(columns) + "] '" + data_file +
+                     "' using c:xtic(1) title columnheader(c)\n";
+  std::string common =
+      "set title 'failed requests under each fault, by stage'\n"
+      "set style data histograms\n"
+      "set style histogram clustered gap 1\n"
+      "set style fill solid 0.85 border -1\n"
+      "set boxwidth 0.9\n"
+      "set xlabel 'fault scenario'\n"
+      "set ylabel 'failed requests (% of all)'\n"
       "set yrange [0:*]\n"
       "set grid ytics\n"
       "set key top left\n";

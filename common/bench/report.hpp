@@ -26,6 +26,7 @@ struct Row {
   double p99_us = 0;        ///< 99th percentile latency (median over repetitions).
   double max_us = 0;        ///< Slowest request (max over repetitions).
   double errors = 0;        ///< Failed requests (sum over repetitions).
+  double requests = 0;      ///< All requests measured (sum over repetitions).
   double dials_per_1k = 0;  ///< Dials per 1000 requests (median).
   double peak_open = -1;    ///< Most connections open at once (max; -1: unknown).
   double tw_before = 0;     ///< TIME_WAIT sockets before the first repetition.
@@ -84,5 +85,17 @@ std::string chart_data(const std::vector<Row>& rows, const Meta& meta);
 /// Renders the gnuplot script that draws chart_data() from `data_file` into `png` and `svg`.
 std::string chart_script(const Meta& meta, const std::string& data_file, const std::string& png,
                          const std::string& svg);
+
+/// The fault scenarios of the fault matrix, in its column order.
+inline constexpr const char* kFaultScenarios[] = {"idle_close", "restart", "rst", "stall",
+                                                  "accept_queue"};
+
+/// Renders the fault chart's data: the percentage of failed requests, a line per fault
+/// scenario and a column per stage; empty when no fault scenario was measured.
+std::string faults_chart_data(const std::vector<Row>& rows, const Meta& meta);
+
+/// Renders the gnuplot script that draws faults_chart_data() into `png` and `svg`.
+std::string faults_chart_script(const Meta& meta, const std::string& data_file,
+                                const std::string& png, const std::string& svg);
 
 }  // namespace tcppool::bench::report

@@ -79,6 +79,14 @@ int main(int argc, char** argv) {
     write(out_dir + "/chart.gp",
           report::chart_script(meta, out_dir + "/report-steady.dat", out_dir + "/report.png",
                                out_dir + "/report.svg"));
+    // The fault chart, when fault scenarios ran (not against an external server).
+    if (std::string faults = report::faults_chart_data(rows, meta); !faults.empty()) {
+      write(out_dir + "/report-faults.dat", faults);
+      write(out_dir + "/chart-faults.gp",
+            report::faults_chart_script(meta, out_dir + "/report-faults.dat",
+                                        out_dir + "/report-faults.png",
+                                        out_dir + "/report-faults.svg"));
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_report: %s\n", e.what());
     return 1;

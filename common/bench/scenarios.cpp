@@ -105,6 +105,7 @@ void write_counters(benchmark::State& state, const std::string& prefix, const Si
   set("p99_us", micros(r.latency.percentile(99)));
   set("max_us", micros(r.latency.max()));
   set("errors", static_cast<double>(r.errors));
+  set("requests", static_cast<double>(r.requests));
   set("dials_per_1k",
       r.requests ? 1000.0 * static_cast<double>(r.dials) / static_cast<double>(r.requests) : 0.0);
   set("peak_open", target.server() ? static_cast<double>(side.peak_open) : -1.0);
@@ -288,6 +289,38 @@ void idle_close(benchmark::State& state, const StageInfo& stage, const Config& c
     w.requests_per_thread = w.round_length * (config.quick ? 3 : 8);
     w.cpus = config.client_cpus;
     Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
+void restart(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  constexpr auto kDowntime = 20ms;
+  const auto measure = config.quick ? 400ms : 800ms;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    auto pool = stage.make_pool(target->endpoint(), kPool);
+    Workload w = timed(config, 8, 64, measure);
+    echo::EchoServer* server = target->server();
+    for (int i = 1; i <= 3; ++i) {
+      w.events.push_back(
+          {measure * i / 4, [server, kDowntime] { (void)server->restart(kDowntime); }});
+    }
+    Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
+void rst(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    target->server()->set_faults({.reset_probability = 0.01});
+    auto pool = stage.make_pool(target->endpoint(), kPool);
+    Side side{*target, timed(config, 8, 64, config.quick ? 300ms : 600ms), pool_clients(*pool),
+              stage.sized ? kPool : 0};
     measure_single(state, side);
   }
 }

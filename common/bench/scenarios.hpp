@@ -84,6 +84,18 @@ void idle_close(benchmark::State& state, const StageInfo& stage, const Config& c
 /// them after a second, about when the dial timeout gives up. Counts the failed requests.
 void accept_queue(benchmark::State& state, const StageInfo& stage, const Config& config);
 
+/// restart: 8 clients on a pool of 8; the server restarts three times during the measured time
+/// (at a quarter, a half and three quarters of it), each time closing every connection and
+/// refusing new ones for 20 ms. Counts the failed requests: the in-flight ones, the idle
+/// connections gone stale, the dials refused.
+void restart(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+/// rst: 8 clients on a pool of 8; the server resets a connection instead of echoing with
+/// probability 1 % per read. A pool with one retry on a fresh connection fails only the
+/// requests whose retry is reset too: about 2 p² of them (the retry, and the first request on
+/// the connection dialed to replace the reset one, which has no retry).
+void rst(benchmark::State& state, const StageInfo& stage, const Config& config);
+
 /// stall: 8 clients on a pool of 8; 200 ms into the measured time the server stalls for
 /// 200 ms. The slowest requests (max_us, p99_us) show how long a caller can be held up.
 void stall(benchmark::State& state, const StageInfo& stage, const Config& config);

@@ -99,8 +99,8 @@ std::expected<void, std::error_code> round_trip(int fd, std::span<const std::byt
   }
   if (auto rest = net::recv_exact(fd, reply.subspan(got), deadline); !rest) {
     // Part of the echo came while sending: the connection ending now cuts the reply short.
-    bool ended = rest.error() == Errc::kPeerClosed ||
-                 rest.error().category() == std::system_category();
+    bool ended =
+        rest.error() == Errc::kPeerClosed || rest.error().category() == std::system_category();
     if (got > 0 && ended) return fail(Errc::kTruncated);
     return rest;
   }

@@ -30,6 +30,7 @@
 #include <stdexcept>
 
 #include "common/echo/timer_heap.hpp"
+#include "common/net/duration.hpp"
 #include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
 
@@ -83,20 +84,9 @@ constexpr std::size_t kReservedFds = 32;
 constexpr std::size_t kFixedSlots = 2;
 constexpr std::size_t kDefaultMaxMemory = std::size_t{1} << 30;
 
-// "250us", "50ms", "2s", "24h": the largest unit that shows `d` exactly. It works from the
-// coarsest unit down and stops at the first exact one, so it never converts `d` into a unit
-// finer than its own (which could overflow: milliseconds::max() in nanoseconds).
 template <typename Rep, typename Period>
 std::string show(std::chrono::duration<Rep, Period> d) {
-  using namespace std::chrono;
-  using D = duration<Rep, Period>;
-  if (d == D::zero()) return "0s";
-  auto exact = [d](auto unit) { return duration_cast<D>(duration_cast<decltype(unit)>(d)) == d; };
-  if (exact(hours(1))) return std::to_string(duration_cast<hours>(d).count()) + "h";
-  if (exact(seconds(1))) return std::to_string(duration_cast<seconds>(d).count()) + "s";
-  if (exact(milliseconds(1))) return std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
-  if (exact(microseconds(1))) return std::to_string(duration_cast<microseconds>(d).count()) + "us";
-  return std::to_string(duration_cast<nanoseconds>(d).count()) + "ns";
+  return net::format_duration(d);
 }
 
 // Throws std::invalid_argument unless min <= value <= max, comparing in the value's own type so
@@ -768,10 +758,13 @@ void EchoServer::Loop::end_stall(Clock::time_point now) {
 std::expected<void, std::error_code> EchoServer::Loop::restart(Clock::time_point now,
                                                                Clock::duration downtime) {
   ++stats.restarts;
-  close_all(CloseCause::kRestart);
+  // The listener first, as a server that stops stops accepting first: a client that sees its
+  // connection close and dials again at once must find the port refusing (or the new
+  // listener), never the old listener's backlog, which would reset it a moment later.
   listener.reset();
   stats.listening = false;
   update_listener();
+  close_all(CloseCause::kRestart);
   if (downtime > Clock::duration::zero()) {
     timers.schedule(relisten_timer, now + downtime);
     return {};

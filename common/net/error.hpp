@@ -23,19 +23,19 @@ namespace tcppool {
 
 /// Run-time outcomes that are not errno values. Compare with `ec == tcppool::Errc::kTimeout`.
 enum class Errc {
-  kTimeout = 1,    ///< A deadline passed before the operation completed.
-  kCancelled,      ///< The caller cancelled the wait.
-  kPoolClosed,     ///< The pool was closed before or during the call.
-  kPoolExhausted,  ///< Every connection is in use and the pool may open no more.
-  kChannelClosed,  ///< A send to a closed channel, or a receive from a closed, empty one.
-  kChannelFull,    ///< A non-blocking send found the channel full.
-  kChannelEmpty,   ///< A non-blocking receive found the channel empty.
-  kPeerClosed,     ///< The peer closed the connection before any of the expected bytes came.
-  kTruncated,      ///< The connection ended (EOF or reset) after part of a message had come.
-  kBadReply,       ///< The peer answered with bytes other than the ones expected.
-  kBadAddress,     ///< An endpoint is not of the form "host:port" or "[v6-address]:port".
-  kBadHost,        ///< A host is not an address or a name in the grammar of endpoint.hpp.
-  kBadPort,        ///< A port is not a decimal number in 1..65535 without leading zeros.
+  kTimeout = 1,        ///< A deadline passed before the operation completed.
+  kCancelled,          ///< The caller cancelled the wait.
+  kPoolClosed,         ///< The pool was closed before or during the call.
+  kPoolExhausted,      ///< Every connection is in use and the pool may open no more.
+  kChannelClosed,      ///< A send to a closed channel, or a receive from a closed, empty one.
+  kChannelFull,        ///< A non-blocking send found the channel full.
+  kChannelEmpty,       ///< A non-blocking receive found the channel empty.
+  kPeerClosed,         ///< The peer closed the connection before any of the expected bytes came.
+  kTruncated,          ///< The connection ended (EOF or reset) after part of a message had come.
+  kBadReply,           ///< The peer answered with bytes other than the ones expected.
+  kBadAddress,         ///< An endpoint is not of the form "host:port" or "[v6-address]:port".
+  kBadHost,            ///< A host is not an address or a name in the grammar of endpoint.hpp.
+  kBadPort,            ///< A port is not a decimal number in 1..65535 without leading zeros.
   kServerUnavailable,  ///< Recent dials all failed: the pool fails fast for a while.
 };
 

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <limits>
 
 #include "common/net/error.hpp"
 #include "common/net/io.hpp"
@@ -98,6 +99,13 @@ std::expected<void, std::error_code> set_keepalive(int fd, const KeepaliveOption
     return r;
   }
   return set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, options.count);
+}
+
+std::expected<void, std::error_code> set_user_timeout(int fd, std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0 || timeout.count() > std::numeric_limits<int>::max()) {
+    return fail_errno(EINVAL);
+  }
+  return set_int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(timeout.count()));
 }
 
 std::expected<void, std::error_code> set_nonblocking(int fd, bool on) {

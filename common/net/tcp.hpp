@@ -68,6 +68,13 @@ struct KeepaliveOptions {
 /// the kernel rejects (zero, or above its limits).
 std::expected<void, std::error_code> set_keepalive(int fd, const KeepaliveOptions& options);
 
+/// Sets TCP_USER_TIMEOUT: how long data this end sent may stay unacknowledged before the
+/// kernel gives up and resets the connection (ETIMEDOUT). Keepalive probes are not sent while
+/// data is in flight, so this is what finds a peer that vanished in the middle of a request.
+/// Zero restores the kernel's default. Fails with EINVAL for a negative value or one above
+/// INT_MAX milliseconds.
+std::expected<void, std::error_code> set_user_timeout(int fd, std::chrono::milliseconds timeout);
+
 /// Sets or clears O_NONBLOCK.
 std::expected<void, std::error_code> set_nonblocking(int fd, bool on = true);
 

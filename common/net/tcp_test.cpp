@@ -225,6 +225,17 @@ TEST(SocketOptions, KeepaliveRejectsNonPositiveValues) {
       << "the kernel caps TCP_KEEPIDLE at 32767 s";
 }
 
+TEST(SocketOptions, UserTimeoutIsSetAndReadBack) {
+  auto pair = testing::tcp_pair();
+  ASSERT_TRUE(set_user_timeout(pair.client.fd(), 2500ms));
+  EXPECT_EQ(int_option(pair.client.fd(), IPPROTO_TCP, TCP_USER_TIMEOUT), 2500);
+  ASSERT_TRUE(set_user_timeout(pair.client.fd(), 0ms));
+  EXPECT_EQ(int_option(pair.client.fd(), IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+  EXPECT_EQ(set_user_timeout(pair.client.fd(), -1ms).error(), std::errc::invalid_argument);
+  EXPECT_EQ(set_user_timeout(pair.client.fd(), std::chrono::milliseconds::max()).error(),
+            std::errc::invalid_argument);
+}
+
 TEST(SocketOptions, NonblockingTogglesTheFlag) {
   auto pair = testing::tcp_pair();
   ASSERT_TRUE(set_nonblocking(pair.client.fd()));

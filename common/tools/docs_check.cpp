@@ -612,7 +612,8 @@ int main(int argc, char** argv) {
                             [](const std::string& p) { return p.starts_with("docs/"); });
     if (cmd == "check-pages" && docs) checker.check_diagrams();
     if (!checker.untied().empty()) {
-      std::printf("numbers marked untied (not from the reference run; tie them when it has them):\n");
+      std::printf(
+          "numbers marked untied (not from the reference run; tie them when it has them):\n");
       for (const auto& u : checker.untied()) std::printf("  %s\n", u.c_str());
     }
     if (checker.problems() > 0)

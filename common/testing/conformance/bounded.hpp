@@ -243,9 +243,13 @@ TYPED_TEST_P(BoundedConformance, StressHasNoLostWakeups) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kRounds; ++i) {
         auto lease = pool.acquire();
-        if (!lease) break;  // closed by the watchdog below
+        // Every acquire must return. One may return an error without a wake-up being lost:
+        // 32 threads discarding and redialling in a tight loop can starve the in-process
+        // server's thread until its listen backlog overflows and a dial times out. kPoolClosed
+        // means the watchdog below gave up.
+        if (!lease && lease.error() == Errc::kPoolClosed) break;
         ++served;
-        if ((t + i) % 7 == 0) lease->discard();
+        if (lease && (t + i) % 7 == 0) lease->discard();
       }
       finished.count_down();
     });
