@@ -5,8 +5,13 @@
 #   make tsan          the same suites under ThreadSanitizer (build/tsan)
 #   make bench         run every stage's benchmarks and write build/bench/report.{md,json,png,svg}
 #   make bench-quick   the same scenarios, briefly (CI runs it so the harness cannot rot)
-#   make docs          Doxygen into build/docs/html; fails on any warning or stale excerpt
-#   make snippets      refresh the code excerpts in docs/ from the marked source regions
+#   make docs          the site (build/docs/html) and a GitHub-style rendering (build/docs/gfm),
+#                      both checked (docs/writing-docs.md)
+#   make snippets      refresh the code excerpts in the pages, and their line links
+#   make numbers       refresh the numbers in the pages from docs/reference-run/report.json
+#   make reference-run RUN=build/bench   make a new bench run the reference the pages quote
+#   make diagrams      render docs/diagrams/*.dot into docs/images/*.svg
+#   make docs-shots    screenshots of the site in headless Chromium (build/docs/shots)
 #   make diff N=k      what stage k adds to stage k-1 (tests excluded)
 #   make format        clang-format every source file (make format-check: fail if one would change)
 #   make clean         remove build/
@@ -22,7 +27,8 @@ ENDPOINT ?=
 configure = cmake -S . -B build/$(1) -DCMAKE_BUILD_TYPE=$(2) $(3) $(CMAKE_FLAGS) >/dev/null
 build = cmake --build build/$(1) -j $(JOBS) $(2)
 
-.PHONY: all release test tsan bench bench-quick docs snippets diff format format-check clean help
+.PHONY: all release test tsan bench bench-quick docs snippets numbers reference-run diagrams \
+        docs-shots diff format format-check clean help
 
 all: release
 
@@ -53,15 +59,40 @@ bench-quick: release
 	@scripts/ensure-deps.sh bench
 	@scripts/bench.sh --mode quick $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
+# Every page of the repository: docs/, the READMEs (not the checker's test input).
+DOCS_PAGES = $(shell git ls-files --cached --others --exclude-standard '*.md' | \
+               grep -v -e '^build/' -e '/testdata/' | sort -u)
+DOCS_TOOLS = build/release/common/tools
+
 docs: release
 	@scripts/ensure-deps.sh docs
-	build/release/common/docs_snippets --check . docs/*.md
-	@mkdir -p build/docs
+	$(DOCS_TOOLS)/docs_snippets --check . $(DOCS_PAGES)
+	$(DOCS_TOOLS)/docs_check check-pages . $(DOCS_PAGES)
+	@rm -rf build/docs/html && mkdir -p build/docs
+	@doxygen -l build/docs/DoxygenLayout.default.xml >/dev/null
+	@$(DOCS_TOOLS)/docs_check layout . docs/index.md build/docs/DoxygenLayout.default.xml \
+	  > build/docs/DoxygenLayout.xml
 	doxygen docs/Doxyfile
-	@echo "docs: build/docs/html/index.html"
+	$(DOCS_TOOLS)/docs_check check-site . build/docs/html docs/index.md
+	@echo "docs: build/docs/html/index.html (the site), build/docs/gfm/ (the GitHub-style pages)"
 
 snippets: release
-	build/release/common/docs_snippets --write . docs/*.md
+	$(DOCS_TOOLS)/docs_snippets --write . $(DOCS_PAGES)
+	$(DOCS_TOOLS)/docs_check refresh --only lines . $(DOCS_PAGES)
+
+numbers: release
+	$(DOCS_TOOLS)/docs_check refresh --only numbers . $(DOCS_PAGES)
+
+reference-run: release
+	@scripts/reference-run.sh $(RUN) $(SPREAD)
+
+diagrams: release
+	@scripts/ensure-deps.sh docs
+	$(DOCS_TOOLS)/docs_check diagrams .
+
+docs-shots: docs
+	@scripts/ensure-deps.sh shots
+	@scripts/docs-screenshots.sh build/docs/html build/docs/shots
 
 diff:
 	@scripts/stage-diff.sh $(N)
@@ -78,4 +109,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# //'
+	@sed -n '3,19p' Makefile | sed 's/^# //'

@@ -3,7 +3,14 @@
 # apt-get (as root, or through passwordless sudo). Otherwise prints the exact command to run and
 # fails. Quick and silent when everything is present.
 #
-# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format)
+# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots)
+#
+#   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests
+#   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
+#           rendering the checks read
+#   bench   gnuplot for the chart
+#   format  clang-format
+#   shots   Chromium and a font, to look at the site headless (make docs-shots)
 set -euo pipefail
 
 lib=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
@@ -25,10 +32,16 @@ for group in "$@"; do
       need_file libgmock-dev /usr/include/gmock/gmock.h
       need_file libbenchmark-dev /usr/include/benchmark/benchmark.h
       need_file nlohmann-json3-dev /usr/include/nlohmann/json.hpp
+      need_cmd cmark-gfm cmark-gfm
       ;;
     docs)
       need_cmd doxygen doxygen
       need_cmd dot graphviz
+      need_cmd cmark-gfm cmark-gfm
+      ;;
+    shots)
+      need_cmd chromium chromium
+      need_file fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
       ;;
     bench)
       need_cmd gnuplot gnuplot-nox
