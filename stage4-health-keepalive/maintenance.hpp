@@ -32,6 +32,7 @@ namespace tcppool::stage4 {
 /// stop() itself.
 class Maintenance {
  public:
+  /// The work of one pass; it should return soon after its stop token is triggered.
   using Pass = std::function<void(std::stop_token)>;
 
   /// Starts the thread.

@@ -130,8 +130,8 @@ struct Options {
 /// Its times are read with net::coarse_now(): a few milliseconds do not matter to lifetimes
 /// and idle limits, and the cheaper clock keeps acquire and release fast.
 struct Conn {
-  net::Socket socket;
-  net::Clock::time_point created{};                                ///< When it was dialed.
+  net::Socket socket;                ///< The connection itself; empty for a permit.
+  net::Clock::time_point created{};  ///< When it was dialed.
   net::Clock::time_point expires = net::Clock::time_point::max();  ///< End of its lifetime.
   net::Clock::time_point last_used{};  ///< Released, or answered a heartbeat, last.
   int unanswered = 0;                  ///< Heartbeats sent without a reply since the last one.

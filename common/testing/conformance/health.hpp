@@ -40,7 +40,9 @@ namespace tcppool::testing {
 template <typename Pool>
 class HealthConformance : public EchoServerTest {
  protected:
+  /// Durations in the suite's options.
   using Ms = std::chrono::milliseconds;
+  /// The stage's "may this request be retried" type.
   using Idempotent = typename Pool::Idempotent;
 
   /// Returns options pointing at the fixture's server with every background behaviour off
@@ -68,12 +70,14 @@ class HealthConformance : public EchoServerTest {
                     Idempotent::kYes);
   }
 
+  /// Waits until the server has counted at least `n` closes for `cause`.
   bool wait_closed(echo::CloseCause cause, std::uint64_t n,
                    std::chrono::seconds timeout = std::chrono::seconds(10)) {
     return this->server().wait_until([=](const echo::Stats& s) { return s.closed(cause) >= n; },
                                      timeout);
   }
 
+  /// Returns the closes the server counted as the client's: those the pool made.
   std::uint64_t client_closes() {
     return this->server().stats().closed(echo::CloseCause::kClientEof);
   }
