@@ -147,12 +147,12 @@ std::string_view to_string(EventKind kind) noexcept;
 /// One event. `where` and `held` are set for kSuspectedLeak: the acquire() call that took the
 /// lease, and how long it had been held when it was reported.
 struct Event {
-  EventKind kind{};
+  EventKind kind{};     ///< What happened.
   std::string pool;     ///< Options::name.
   std::string message;  ///< One line, for a log.
-  std::error_code error{};
-  std::source_location where{};
-  std::chrono::nanoseconds held{};
+  std::error_code error{};           ///< The error behind it, when there is one.
+  std::source_location where{};      ///< kSuspectedLeak: the acquire() call that took the lease.
+  std::chrono::nanoseconds held{};  ///< kSuspectedLeak: how long the lease had been held.
 };
 
 /// A histogram updated from many threads at once: kShards copies of its buckets, each on cache
@@ -184,18 +184,19 @@ class Histogram {
 /// The counters updated off the hot path: one atomic each, on lines of their own (alignas), so
 /// that a burst of timeouts does not slow the acquires that succeed.
 struct alignas(64) Counters {
-  std::atomic<std::uint64_t> acquires_waited{0};
-  std::atomic<std::uint64_t> acquire_timeouts{0};
-  std::atomic<std::uint64_t> acquire_cancellations{0};
-  std::atomic<std::uint64_t> acquire_failures{0};
-  std::atomic<std::uint64_t> dials{0};
-  std::atomic<std::uint64_t> dial_failures{0};
-  std::atomic<std::uint64_t> retries{0};
-  std::atomic<std::uint64_t> health_check_failures{0};
-  std::atomic<std::uint64_t> heartbeat_misses{0};
+  std::atomic<std::uint64_t> acquires_waited{0};        ///< Stats::acquires_waited.
+  std::atomic<std::uint64_t> acquire_timeouts{0};       ///< Stats::acquire_timeouts.
+  std::atomic<std::uint64_t> acquire_cancellations{0};  ///< Stats::acquire_cancellations.
+  std::atomic<std::uint64_t> acquire_failures{0};       ///< Stats::acquire_failures.
+  std::atomic<std::uint64_t> dials{0};                  ///< Stats::dials.
+  std::atomic<std::uint64_t> dial_failures{0};          ///< Stats::dial_failures.
+  std::atomic<std::uint64_t> retries{0};                ///< Stats::retries.
+  std::atomic<std::uint64_t> health_check_failures{0};  ///< Stats::health_check_failures.
+  std::atomic<std::uint64_t> heartbeat_misses{0};       ///< Stats::heartbeat_misses.
+  /// Stats::closes, indexed by CloseReason.
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::kCount)> closes{};
-  std::atomic<std::uint64_t> leaks_suspected{0};
-  std::atomic<std::uint64_t> events_dropped{0};
+  std::atomic<std::uint64_t> leaks_suspected{0};  ///< Stats::leaks_suspected.
+  std::atomic<std::uint64_t> events_dropped{0};   ///< Stats::events_dropped.
 
   /// Adds one, relaxed.
   static void add(std::atomic<std::uint64_t>& c) noexcept {
@@ -211,10 +212,10 @@ struct Instruments {
   Instruments(std::span<const std::chrono::nanoseconds> bounds, std::size_t shards)
       : wait_time(bounds, shards), use_time(bounds, shards), create_time(bounds, 1) {}
 
-  Counters counters;
-  Histogram wait_time;
-  Histogram use_time;
-  Histogram create_time;  // a dial is slow next to a cache line: one shard is enough
+  Counters counters;      ///< Everything counted off the hot path.
+  Histogram wait_time;    ///< Stats::wait_time.
+  Histogram use_time;     ///< Stats::use_time.
+  Histogram create_time;  ///< Stats::create_time; a dial is slow next to a cache line: one shard.
 };
 
 /// The number of shards the pool's hot histograms have by default: a power of two, at least

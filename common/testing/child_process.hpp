@@ -34,8 +34,8 @@ inline constexpr std::chrono::milliseconds kChildTimeout{10000};
 /// if the test ends while it runs, so a failed assertion never leaves it running.
 class ChildProcess {
  public:
-  // Starts the program at `path` with `args`; stdin is /dev/null. Fails the test on error
-  // (then pid() is -1).
+  /// Starts the program at `path` with `args`; stdin is /dev/null. Fails the test on error
+  /// (then pid() is -1).
   ChildProcess(const std::string& path, const std::vector<std::string>& args) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
@@ -77,13 +77,14 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
+  /// Returns the child's PID, or -1 when it could not be started.
   pid_t pid() const { return pid_; }
 
-  // Sends `sig` to the child (only while it has not been reaped, so the PID is still ours).
+  /// Sends `sig` to the child (only while it has not been reaped, so the PID is still ours).
   bool signal(int sig) { return pid_ > 0 && !status_ && ::kill(pid_, sig) == 0; }
 
-  // Waits up to `timeout` for the child to exit; returns its waitpid() status (nullopt: still
-  // running).
+  /// Waits up to `timeout` for the child to exit; returns its waitpid() status (nullopt: still
+  /// running).
   std::optional<int> wait_exit(std::chrono::milliseconds timeout = kChildTimeout) {
     if (pid_ <= 0) return std::nullopt;
     if (status_) return status_;
@@ -100,15 +101,17 @@ class ChildProcess {
     return status_;
   }
 
-  // Reads stdout (or stderr) up to and including the next newline; nullopt at EOF or timeout.
+  /// Reads stdout up to and including the next newline; nullopt at EOF or timeout.
   std::optional<std::string> stdout_line() { return read_line(out_, out_buf_); }
+  /// Reads stderr up to and including the next newline; nullopt at EOF or timeout.
   std::optional<std::string> stderr_line() { return read_line(err_, err_buf_); }
 
-  // Closes the read end of the child's stderr: its next write there finds no reader.
+  /// Closes the read end of the child's stderr: its next write there finds no reader.
   void close_stderr() { err_.reset(); }
 
-  // Reads the rest of stdout (or stderr) until EOF or the timeout.
+  /// Reads the rest of stdout until EOF or the timeout.
   std::string rest_of_stdout() { return read_all(out_, out_buf_); }
+  /// Reads the rest of stderr until EOF or the timeout.
   std::string rest_of_stderr() { return read_all(err_, err_buf_); }
 
  private:
