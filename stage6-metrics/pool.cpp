@@ -1,9 +1,10 @@
-// stage6-metrics/pool.cpp: a healthy capped pool in which every wait is bounded.
+// stage6-metrics/pool.cpp: a healthy, bounded pool that counts everything it does.
 #include "pool.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -124,6 +125,29 @@ void Options::validate() const {
   require(retry.cooldown >= milliseconds(0) && retry.cooldown <= hour, "retry.cooldown",
           within(retry.cooldown, milliseconds(0), hour));
   // [validate_health]
+  // [validate_metrics]
+  require(!name.empty() && name.size() <= 128, "name",
+          "must be 1 to 128 bytes, got " + std::to_string(name.size()));
+  require(std::none_of(name.begin(), name.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
+          "name", "must not contain control characters, got " + net::quoted(name));
+  require(!histogram_buckets.empty() && histogram_buckets.size() <= kMaxBuckets,
+          "histogram_buckets",
+          "must have 1 to " + std::to_string(kMaxBuckets) + " bounds, got " +
+              std::to_string(histogram_buckets.size()));
+  for (std::size_t i = 0; i < histogram_buckets.size(); ++i) {
+    require(histogram_buckets[i].count() > 0, "histogram_buckets",
+            "bound " + std::to_string(i) + " must be positive, got " +
+                std::to_string(histogram_buckets[i].count()) + "ns");
+    require(i == 0 || histogram_buckets[i] > histogram_buckets[i - 1], "histogram_buckets",
+            "bounds must be ascending: bound " + std::to_string(i) + " (" +
+                std::to_string(histogram_buckets[i].count()) + "ns) is not above the one before");
+  }
+  require(leak_threshold >= milliseconds(0) && leak_threshold <= day, "leak_threshold",
+          within(leak_threshold, milliseconds(0), day));
+  require(event_queue >= 1 && event_queue <= 1'000'000, "event_queue",
+          "must be 1 to 1000000, got " + std::to_string(event_queue));
+  // [validate_metrics]
 }
 
 // A token: an idle connection, or an empty socket, which is a permit to dial one. `idle` says
@@ -136,46 +160,77 @@ struct Token {
 };
 
 // [registry]
-// Every connection handed out, by its token's slot, so that drain() can force the stragglers:
-// it shuts each one down, which wakes the thread blocked on it. Lock-free on the lease path (a
-// plain store when a lease is made, one compare-and-swap when it ends, no shared counter), and
-// safe against the one race
-// that matters: drain() must never shut down a descriptor its owner has closed meanwhile (the
-// number could already belong to another file). So drain() first marks the slot (kForcing),
-// and a lease that ends while its slot is marked waits until drain() is done with it.
+// Every connection handed out, by its token's slot, so that drain() can force the stragglers
+// (it shuts each one down, which wakes the thread blocked on it) and the maintenance thread can
+// find leases held too long. Lock-free on the lease path: a plain store when a lease is made,
+// one compare-and-swap when it ends, no shared counter. Each slot has a cache line of its own,
+// so leases held by threads on different cores never share one.
+//
+// Two rules keep it safe. drain() must never shut down a descriptor its owner has closed
+// meanwhile (the number could already belong to another file), and the leak check must never
+// read a slot's details while a new lease writes them. So both first mark the slot (kMarked)
+// with a compare-and-swap, and a lease that ends while its slot is marked waits until the mark
+// is gone; a new lease cannot start on the slot before the old one has ended.
 class LeaseRegistry {
  public:
-  explicit LeaseRegistry(std::size_t slots) : slots_(new std::atomic<std::int64_t>[slots]) {
-    for (std::size_t i = 0; i < slots; ++i) slots_[i].store(kFree, std::memory_order_relaxed);
-    size_ = slots;
+  // What the leak check sees of a lease.
+  struct Held {
+    std::source_location where;
+    Clock::time_point since;
+    std::uint64_t generation;  // a new number for every lease on the slot
+  };
+
+  explicit LeaseRegistry(std::size_t slots) : slots_(new Slot[slots]), size_(slots) {}
+
+  // The lease on `slot` begins. Its details are written before the release store, which
+  // publishes them to whoever marks the slot next.
+  void add(std::size_t slot, int fd, const std::source_location& where,
+           Clock::time_point since) noexcept {
+    Slot& s = slots_[slot];
+    s.where = where;
+    s.since = since;
+    ++s.generation;
+    s.state.store(fd, std::memory_order_release);
   }
 
-  void add(std::size_t slot, int fd) noexcept { slots_[slot].store(fd, std::memory_order_release); }
-
-  void remove(std::size_t slot) noexcept {
-    std::int64_t v = slots_[slot].load(std::memory_order_acquire);
+  // The lease on `slot` ends. Returns true if drain() forced it.
+  bool remove(std::size_t slot) noexcept {
+    Slot& s = slots_[slot];
+    std::int64_t v = s.state.load(std::memory_order_acquire);
     for (;;) {
-      if (v & kForcing) {  // drain() is shutting this one down: let it finish
+      if (v & kMarked) {  // drain() or the leak check is looking at this one: let it finish
         std::this_thread::yield();
-        v = slots_[slot].load(std::memory_order_acquire);
-      } else if (slots_[slot].compare_exchange_weak(v, kFree, std::memory_order_seq_cst)) {
-        break;
+        v = s.state.load(std::memory_order_acquire);
+      } else if (s.state.compare_exchange_weak(v, kFree, std::memory_order_seq_cst)) {
+        return (v & kWasForced) != 0;
       }
     }
   }
 
-  // Shuts down every connection still leased; returns how many.
+  // Shuts down every connection still leased, and remembers that it did; returns how many.
   std::size_t force_all() noexcept {
     std::size_t forced = 0;
     for (std::size_t i = 0; i < size_; ++i) {
-      std::int64_t v = slots_[i].load(std::memory_order_acquire);
-      if (v == kFree || (v & kForcing)) continue;
-      if (!slots_[i].compare_exchange_strong(v, v | kForcing, std::memory_order_acq_rel)) continue;
-      ::shutdown(static_cast<int>(v), SHUT_RDWR);  // the owner cannot close it meanwhile
-      slots_[i].store(v, std::memory_order_release);
-      ++forced;
+      with_marked(i, [&](std::int64_t v) {
+        if (v & kWasForced) return v;
+        ::shutdown(static_cast<int>(v & kFdMask), SHUT_RDWR);  // the owner cannot close it now
+        ++forced;
+        return v | kWasForced;
+      });
     }
     return forced;
+  }
+
+  // Calls `f(slot, held)` for every slot leased now, with the slot marked.
+  template <typename F>
+  void for_each_held(F f) {
+    for (std::size_t i = 0; i < size_; ++i) {
+      with_marked(i, [&](std::int64_t v) {
+        const Slot& s = slots_[i];
+        f(i, Held{s.where, s.since, s.generation});
+        return v;
+      });
+    }
   }
 
   // Counts the slots in use: a scan, so that the lease path pays for no shared counter.
@@ -185,18 +240,111 @@ class LeaseRegistry {
   std::size_t in_use() const noexcept {
     std::size_t n = 0;
     for (std::size_t i = 0; i < size_; ++i) {
-      n += slots_[i].load(std::memory_order_seq_cst) != kFree ? 1 : 0;
+      n += slots_[i].state.load(std::memory_order_seq_cst) != kFree ? 1 : 0;
     }
     return n;
   }
 
+  std::size_t size() const noexcept { return size_; }
+
  private:
   static constexpr std::int64_t kFree = -1;
-  static constexpr std::int64_t kForcing = std::int64_t{1} << 40;  // above any descriptor
-  std::unique_ptr<std::atomic<std::int64_t>[]> slots_;
+  static constexpr std::int64_t kMarked = std::int64_t{1} << 40;     // above any descriptor
+  static constexpr std::int64_t kWasForced = std::int64_t{1} << 41;  // drain() shut it down
+  static constexpr std::int64_t kFdMask = kMarked - 1;
+
+  struct alignas(64) Slot {
+    std::atomic<std::int64_t> state{kFree};  // kFree, or the descriptor and the flags
+    // Written by the lease's thread before `state`, read only with the slot marked.
+    std::source_location where{};
+    Clock::time_point since{};
+    std::uint64_t generation = 0;
+  };
+
+  // Marks slot `i` if it is leased, runs `f(state)` (which returns the state to leave), and
+  // unmarks it. Does nothing for a free slot, or one another thread has marked.
+  template <typename F>
+  void with_marked(std::size_t i, F f) {
+    std::int64_t v = slots_[i].state.load(std::memory_order_acquire);
+    if (v == kFree || (v & kMarked)) return;
+    if (!slots_[i].state.compare_exchange_strong(v, v | kMarked, std::memory_order_acq_rel)) {
+      return;  // it ended meanwhile
+    }
+    slots_[i].state.store(f(v), std::memory_order_release);
+  }
+
+  std::unique_ptr<Slot[]> slots_;
   std::size_t size_ = 0;
 };
 // [registry]
+
+// [events]
+// Delivers events to Options::on_event on a thread of its own, so that the pool never runs the
+// hook itself: a hook that blocks (on a slow log, a network call to an alerting service) holds
+// up only the events behind it, in a bounded queue; an event that finds the queue full is
+// dropped and counted. push() is called with no lock of the pool held, and takes only the
+// queue's own, for a moment.
+class EventQueue {
+ public:
+  EventQueue(std::function<void(const Event&)> hook, std::size_t capacity,
+             std::atomic<std::uint64_t>& dropped)
+      : hook_(std::move(hook)),
+        capacity_(capacity),
+        dropped_(dropped),
+        thread_([this](std::stop_token stop) { deliver(stop); }) {}
+
+  // Queues an event; drops it, counting, when the queue is full.
+  void push(Event event) {
+    {
+      std::scoped_lock lock(mu_);
+      if (queue_.size() >= capacity_) {
+        Counters::add(dropped_);
+        return;
+      }
+      queue_.push_back(std::move(event));
+    }
+    ready_.notify_one();
+  }
+
+  // Stops the thread; events still queued are dropped and counted. Waits for a hook that is
+  // running to return, so that once the pool is closed the hook is neither running nor called
+  // again (its captures may then be destroyed).
+  void stop() {
+    thread_.request_stop();
+    // A hook that closes the pool is on this thread: it cannot wait for itself.
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+    std::scoped_lock lock(mu_);
+    dropped_.fetch_add(queue_.size(), std::memory_order_relaxed);
+    queue_.clear();
+  }
+
+ private:
+  void deliver(std::stop_token stop) {
+    for (;;) {
+      Event event;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, stop, [&] { return !queue_.empty(); });
+        if (stop.stop_requested()) return;  // what is still queued, stop() drops and counts
+        event = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      try {
+        hook_(event);
+      } catch (...) {  // the hook's problem: it must not end the thread, nor the process
+      }
+    }
+  }
+
+  const std::function<void(const Event&)> hook_;
+  const std::size_t capacity_;
+  std::atomic<std::uint64_t>& dropped_;
+  std::mutex mu_;
+  std::condition_variable_any ready_;
+  std::deque<Event> queue_;  // Guarded by mu_.
+  std::jthread thread_;      // last: it starts once everything above is made
+};
+// [events]
 
 // The state a Pool shares with its leases: a lease that outlives its pool still has somewhere
 // to give its connection back to.
@@ -212,18 +360,57 @@ struct PoolCore {
         leases(options.max_open),
         retry(options.retry, options.seed),
         rng(options.seed != 0 ? options.seed + 1 : std::random_device{}()),
-        probe(options.probe ? options.probe : Probe(echo_probe)) {}
+        probe(options.probe ? options.probe : Probe(echo_probe)),
+        metrics(options.histogram_buckets, kDefaultShards),
+        leak_reported(options.max_open, 0) {
+    if (options.on_event) {
+      events = std::make_unique<EventQueue>(options.on_event, options.event_queue,
+                                            metrics.counters.events_dropped);
+    }
+  }
+
+  // Reports an event, if anyone listens. Never called with a lock of the pool held.
+  void report(EventKind kind, std::string message, std::error_code error = {},
+              std::source_location where = {}, Clock::duration held = {}) {
+    if (!events) return;
+    events->push(Event{.kind = kind,
+                       .pool = options.name,
+                       .message = std::move(message),
+                       .error = error,
+                       .where = where,
+                       .held = std::chrono::duration_cast<std::chrono::nanoseconds>(held)});
+  }
 
   // [open_connection]
   // Resolves the endpoint and dials one connection, retrying transient failures with backoff
   // and failing fast while the server seems down (retry.hpp). Each connect is bounded by the
   // earlier of Options::dial_timeout and `until` (what the acquire has left), all of them by
   // Options::retry.budget, and a cancellation of `ctx` ends a connect or a backoff at once.
+  // Counts every attempt, and the time to a connection (create_time); reports the breaker
+  // opening once, until a dial succeeds again. `dialing` counts the call while it runs.
   std::expected<Conn, std::error_code> open_connection(const Context& ctx, net::Deadline until) {
+    const auto start = Clock::now();
+    dialing.fetch_add(1, std::memory_order_relaxed);
     auto socket = retry.dial(
-        [&](net::Deadline d) { return net::dial(endpoint, earliest(d, until), ctx.stop_token()); },
+        [&](net::Deadline d) {
+          Counters::add(metrics.counters.dials);
+          auto s = net::dial(endpoint, earliest(d, until), ctx.stop_token());
+          if (!s) Counters::add(metrics.counters.dial_failures);
+          return s;
+        },
         options.dial_timeout, [&](Clock::time_point t) { return sleep_until(t, until, ctx); });
-    if (!socket) return std::unexpected(socket.error());
+    dialing.fetch_sub(1, std::memory_order_relaxed);
+    if (!socket) {
+      if (retry.open() && !breaker_reported.exchange(true, std::memory_order_relaxed)) {
+        report(EventKind::kDialFailing,
+               "dials to " + options.endpoint + " keep failing (" + socket.error().message() +
+                   "): failing fast for " + net::format_duration(options.retry.cooldown),
+               socket.error());
+      }
+      return std::unexpected(socket.error());
+    }
+    breaker_reported.store(false, std::memory_order_relaxed);
+    metrics.create_time.observe(Clock::now() - start);
     return new_conn(std::move(*socket));
   }
   // [open_connection]
@@ -288,30 +475,46 @@ struct PoolCore {
   }
 
   // [check]
-  // Whether an idle connection may be handed out at `now`: not past its lifetime, and, unless
-  // it was released moments ago, quiet when peeked at.
-  bool usable(const Conn& c, Clock::time_point now) const {
-    if (now >= c.expires) return false;
+  // Why an idle connection may not be handed out at `now`: past its lifetime, or, unless it
+  // was released moments ago, not quiet when peeked at. nullopt: it may.
+  std::optional<CloseReason> unusable(const Conn& c, Clock::time_point now) const {
+    if (now >= c.expires) return CloseReason::kLifetime;
     if (options.skip_check_within.count() > 0 && now - c.last_used < options.skip_check_within) {
-      return true;
+      return std::nullopt;
     }
-    return check_idle(c.socket) == Verdict::kHealthy;
+    if (check_idle(c.socket) != Verdict::kHealthy) return CloseReason::kFailedCheck;
+    return std::nullopt;
   }
   // [check]
 
   // [release]
-  // Takes a connection back from the lease that held slot `slot`: one past its lifetime, or
-  // whose reset hook fails, is not reusable; then as put(). A drain() under way hears of it.
-  void release(Conn conn, std::size_t slot, bool reusable) {
-    leases.remove(slot);
+  // Takes a connection back from the lease that held slot `slot` since `since`: one the lease
+  // discarded, drain() forced, past its lifetime, or whose reset hook fails, is closed, for
+  // that reason; then as put(). A drain() under way hears of it.
+  void release(Conn conn, std::size_t slot, bool reusable, Clock::time_point since) {
+    const bool forced = leases.remove(slot);
+    metrics.use_time.observe(Clock::now() - since);
     auto now = net::coarse_now();
-    if (reusable && conn.socket && now >= conn.expires) reusable = false;
-    if (reusable && conn.socket && options.reset_hook) reusable = run_reset_hook(conn.socket);
+    std::optional<CloseReason> why;
+    if (forced) {
+      why = CloseReason::kForced;
+    } else if (!reusable) {
+      why = CloseReason::kDiscarded;
+    } else if (conn.socket && now >= conn.expires) {
+      why = CloseReason::kLifetime;
+    } else if (conn.socket && options.reset_hook && !run_reset_hook(conn.socket)) {
+      why = CloseReason::kFailedCheck;
+    }
     conn.last_used = now;
     Token token;
     token.conn = std::move(conn);
     token.slot = slot;
-    put(std::move(token), reusable);
+    if (why) {
+      close_connection(token.conn, *why);
+      give_back(std::move(token));
+    } else {
+      put(std::move(token));
+    }
     if (draining.load(std::memory_order_seq_cst)) {  // see LeaseRegistry::in_use()
       std::scoped_lock lock(mu);
       drained.notify_all();
@@ -320,17 +523,17 @@ struct PoolCore {
   // [release]
 
   // [put]
-  // Takes a connection back. A reusable one goes back into the channel as an idle connection
-  // (to the longest-waiting acquirer, if any) while fewer than max_idle are idle; beyond that
-  // it still goes to a thread that is waiting, and is closed only when none is. Either way its
-  // token goes back: as the connection, or as a permit.
-  void put(Token token, bool reusable) {
+  // Takes a good connection back (or a permit). A connection goes back into the channel as an
+  // idle connection (to the longest-waiting acquirer, if any) while fewer than max_idle are
+  // idle; beyond that it still goes to a thread that is waiting, and is closed only when none
+  // is. Either way its token goes back: as the connection, or as a permit.
+  void put(Token token) {
     token.idle = false;
-    if (reusable && token.conn.socket) {
+    if (token.conn.socket) {
       token.idle = reserve_idle();
       if (!token.idle && tokens.try_hand_off(std::move(token))) return;
+      if (!token.idle) close_connection(token.conn, CloseReason::kAboveMaxIdle);
     }
-    if (!token.idle) close_connection(token.conn);
     give_back(std::move(token));
   }
 
@@ -339,7 +542,7 @@ struct PoolCore {
   void give_back(Token&& token) {
     if (auto sent = tokens.send(std::move(token)); !sent && token.conn.socket) {
       if (token.idle) idle.fetch_sub(1, std::memory_order_relaxed);
-      close_connection(token.conn);
+      close_connection(token.conn, CloseReason::kPoolClosed);
     }
   }
   // [put]
@@ -359,15 +562,19 @@ struct PoolCore {
     return false;
   }
 
-  // Closes a connection, leaving an empty socket: a permit. No lock is held here.
-  void close_connection(Conn& conn) {
+  // Closes a connection, leaving an empty socket: a permit, and counts why. No lock is held
+  // here.
+  void close_connection(Conn& conn, CloseReason why) {
     if (!conn.socket) return;
     conn = Conn{};
     open.fetch_sub(1, std::memory_order_relaxed);
+    metrics.counters.closed(why);
   }
 
   void maintain(std::stop_token stop);
   bool heartbeat(Conn& conn, std::stop_token stop);
+  CloseReason heartbeat_failed(const std::stop_token& stop);
+  void find_leaks();
 
   // Keeps a permit the maintenance pass found or freed if min_idle needs it, and gives it back
   // at once otherwise, so that no acquirer waits for the rest of the pass.
@@ -395,6 +602,13 @@ struct PoolCore {
   // Connections that missed a heartbeat, kept out of the channel until a probe succeeds or
   // they are closed. Only the maintenance thread touches it, and close() once it has stopped.
   std::vector<Token> quarantined;
+  Instruments metrics;
+  std::atomic<std::size_t> dialing{0};        // open_connection() calls under way
+  std::atomic<bool> breaker_reported{false};  // kDialFailing sent; cleared by a dial that works
+  // The leak check's memory: for each slot, the lease generation last reported, so that a
+  // lease is reported once. Only the maintenance thread touches it.
+  std::vector<std::uint64_t> leak_reported;
+  std::unique_ptr<EventQueue> events;        // null without Options::on_event
   std::unique_ptr<Maintenance> maintenance;  // set by Pool's constructor; stopped by close()
   std::once_flag maintenance_stopped;
   // Counters for idle_count() and open_count(). Relaxed: they order nothing, they only count.
@@ -420,21 +634,27 @@ void PoolCore::maintain(std::stop_token stop) {
     token->idle = false;
     auto now = net::coarse_now();
     Conn& c = token->conn;
-    bool keep = now < c.expires &&
-                (options.idle_timeout.count() == 0 || now - c.last_used < options.idle_timeout) &&
-                check_idle(c.socket) == Verdict::kHealthy;
-    if (keep && options.heartbeat_interval.count() > 0 &&
-        now - c.last_used >= options.heartbeat_interval) {
-      keep = heartbeat(c, stop);
-      if (c.socket && c.unanswered > 0) {  // missed, not yet closed: out of use
+    std::optional<CloseReason> why;
+    if (now >= c.expires) {
+      why = CloseReason::kLifetime;
+    } else if (options.idle_timeout.count() > 0 && now - c.last_used >= options.idle_timeout) {
+      why = CloseReason::kIdleTimeout;
+    } else if (check_idle(c.socket) != Verdict::kHealthy) {
+      Counters::add(metrics.counters.health_check_failures);
+      why = CloseReason::kFailedCheck;
+    } else if (options.heartbeat_interval.count() > 0 &&
+               now - c.last_used >= options.heartbeat_interval) {
+      if (!heartbeat(c, stop)) {
+        why = heartbeat_failed(stop);
+      } else if (c.unanswered > 0) {  // missed, not yet closed: out of use
         quarantined.push_back(std::move(*token));
         continue;
       }
     }
-    if (keep) {
-      put(std::move(*token), /*reusable=*/true);
+    if (!why) {
+      put(std::move(*token));
     } else {
-      close_connection(c);
+      close_connection(c, *why);
       keep_for_refill(permits, std::move(*token));
     }
   }
@@ -442,16 +662,17 @@ void PoolCore::maintain(std::stop_token stop) {
   for (auto it = quarantined.begin(); it != quarantined.end() && !stop.stop_requested();) {
     bool alive = heartbeat(it->conn, stop);
     if (alive && it->conn.unanswered == 0) {
-      put(std::move(*it), /*reusable=*/true);
+      put(std::move(*it));
       it = quarantined.erase(it);
     } else if (!alive) {
-      close_connection(it->conn);
+      close_connection(it->conn, heartbeat_failed(stop));
       keep_for_refill(permits, std::move(*it));
       it = quarantined.erase(it);
     } else {
       ++it;
     }
   }
+  if (options.leak_threshold.count() > 0) find_leaks();
   // Dial back up to min_idle: with the permits freed above, then with new ones.
   while (idle.load(std::memory_order_relaxed) < options.min_idle && !stop.stop_requested() &&
          !retry.open()) {
@@ -469,11 +690,50 @@ void PoolCore::maintain(std::stop_token stop) {
     Token filled = std::move(permits.back());
     permits.pop_back();
     filled.conn = std::move(*conn);
-    put(std::move(filled), /*reusable=*/true);
+    put(std::move(filled));
   }
   for (auto& p : permits) give_back(std::move(p));
 }
 // [maintain]
+
+// Why a connection whose heartbeat failed is closed: the heartbeat's verdict, reported, or
+// the pool closing (close() cuts a heartbeat short).
+CloseReason PoolCore::heartbeat_failed(const std::stop_token& stop) {
+  if (stop.stop_requested()) return CloseReason::kPoolClosed;
+  report(EventKind::kHeartbeatFailed,
+         "a heartbeat to " + options.endpoint + " failed: the connection was closed");
+  return CloseReason::kHeartbeat;
+}
+
+// [leaks]
+// Reports each lease held longer than leak_threshold, once: the registry's generation of a
+// slot changes with every lease, so a lease already reported is not reported again, and a new
+// lease on the same slot is looked at afresh. The events are sent after the scan, so that no
+// slot stays marked (holding up its owner's release) while an event is formatted.
+void PoolCore::find_leaks() {
+  struct Leak {
+    std::source_location where;
+    Clock::duration held;
+  };
+  std::vector<Leak> found;
+  const auto now = Clock::now();
+  leases.for_each_held([&](std::size_t slot, const LeaseRegistry::Held& h) {
+    if (now - h.since < options.leak_threshold || leak_reported[slot] == h.generation) return;
+    leak_reported[slot] = h.generation;
+    found.push_back({h.where, now - h.since});
+  });
+  for (const Leak& leak : found) {
+    Counters::add(metrics.counters.leaks_suspected);
+    report(EventKind::kSuspectedLeak,
+           "a lease taken at " + std::string(leak.where.file_name()) + ":" +
+               std::to_string(leak.where.line()) + " (" + leak.where.function_name() +
+               ") has been held for " +
+               net::format_duration(std::chrono::duration_cast<milliseconds>(leak.held)) +
+               ", more than leak_threshold (" + net::format_duration(options.leak_threshold) + ")",
+           {}, leak.where, leak.held);
+  }
+}
+// [leaks]
 
 // [heartbeat]
 // Probes an idle connection. Returns false when it should be closed: the probe failed for any
@@ -490,6 +750,7 @@ bool PoolCore::heartbeat(Conn& conn, std::stop_token stop) {
     return true;
   }
   if (r.error() != Errc::kTimeout || stop.stop_requested()) return false;
+  Counters::add(metrics.counters.heartbeat_misses);
   return ++conn.unanswered < options.heartbeat_misses;
 }
 // [heartbeat]
@@ -501,19 +762,20 @@ Lease& Lease::operator=(Lease&& other) noexcept {
     conn_ = std::move(other.conn_);
     slot_ = other.slot_;
     reused_ = other.reused_;
+    since_ = other.since_;
     broken_ = std::exchange(other.broken_, false);
   }
   return *this;
 }
 
 void Lease::reset() noexcept {
-  if (core_) core_->release(std::move(conn_), slot_, /*reusable=*/!broken_);
+  if (core_) core_->release(std::move(conn_), slot_, /*reusable=*/!broken_, since_);
   core_.reset();
   broken_ = false;
 }
 
 void Lease::discard() noexcept {
-  if (core_) core_->release(std::move(conn_), slot_, /*reusable=*/false);
+  if (core_) core_->release(std::move(conn_), slot_, /*reusable=*/false, since_);
   core_.reset();
   broken_ = false;
 }
@@ -573,15 +835,59 @@ Pool::Pool(Options options) {
 
 Pool::~Pool() { close(); }
 
-std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx) {
-  return acquire(ctx, /*wait=*/true);
+std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx, std::source_location where) {
+  return acquire(ctx, /*wait=*/true, /*fresh=*/false, where);
 }
 
-std::expected<Lease, AcquireError> Pool::acquire() { return acquire(Context::background()); }
-
-std::expected<Lease, AcquireError> Pool::try_acquire(const Context& ctx) {
-  return acquire(ctx, /*wait=*/false);
+std::expected<Lease, AcquireError> Pool::acquire(std::source_location where) {
+  return acquire(Context::background(), /*wait=*/true, /*fresh=*/false, where);
 }
+
+std::expected<Lease, AcquireError> Pool::try_acquire(const Context& ctx,
+                                                     std::source_location where) {
+  return acquire(ctx, /*wait=*/false, /*fresh=*/false, where);
+}
+
+void Pool::count_retry() noexcept { Counters::add(core_->metrics.counters.retries); }
+
+// [stats]
+Stats Pool::stats() const {
+  const PoolCore& c = *core_;
+  const Counters& n = c.metrics.counters;
+  auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  Stats s;
+  s.pool = c.options.name;
+  s.open = c.open.load(std::memory_order_relaxed);
+  s.idle = c.idle.load(std::memory_order_relaxed);
+  s.in_use = c.leases.in_use();
+  s.dialing = c.dialing.load(std::memory_order_relaxed);
+  // What is open and neither idle, leased nor dialing is with the maintenance thread. Read a
+  // moment apart, the others may add up to more than `open`: then none is.
+  const std::size_t accounted = s.idle + s.in_use + s.dialing;
+  s.checking = s.open > accounted ? s.open - accounted : 0;
+  s.waiting = c.tokens.waiting_receivers();
+  s.max_open = c.options.max_open;
+  s.max_idle = c.options.max_idle;
+  s.min_idle = c.options.min_idle;
+  s.wait_time = c.metrics.wait_time.snapshot();
+  s.use_time = c.metrics.use_time.snapshot();
+  s.create_time = c.metrics.create_time.snapshot();
+  s.acquires = s.wait_time.count();  // every lease handed out is timed once
+  s.acquires_waited = get(n.acquires_waited);
+  s.acquire_timeouts = get(n.acquire_timeouts);
+  s.acquire_cancellations = get(n.acquire_cancellations);
+  s.acquire_failures = get(n.acquire_failures);
+  s.dials = get(n.dials);
+  s.dial_failures = get(n.dial_failures);
+  s.retries = get(n.retries);
+  s.health_check_failures = get(n.health_check_failures);
+  s.heartbeat_misses = get(n.heartbeat_misses);
+  for (std::size_t i = 0; i < s.closes.size(); ++i) s.closes[i] = get(n.closes[i]);
+  s.leaks_suspected = get(n.leaks_suspected);
+  s.events_dropped = get(n.events_dropped);
+  return s;
+}
+// [stats]
 
 PoolState Pool::state() const {
   return {.open = core_->open.load(std::memory_order_relaxed),
@@ -592,15 +898,36 @@ PoolState Pool::state() const {
 }
 
 // [acquire]
-std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx, bool wait, bool fresh) {
+std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx, bool wait, bool fresh,
+                                                 const std::source_location& where) {
   // A reference of this call's own: the state outlives the call even if the Pool is destroyed
   // while it waits or dials, and the reference moves into the lease.
   std::shared_ptr<PoolCore> core = core_;
   Clock::time_point started{};  // read only if the call has to wait or dial: the fast path
                                 // reads no clock
+  // A failure is counted by its kind; a timeout is also an event.
   auto failure = [&](std::error_code ec) {
     auto waited = started == Clock::time_point{} ? Clock::duration::zero() : Clock::now() - started;
-    return std::unexpected(AcquireError(ec, state(), waited));
+    AcquireError error(ec, state(), waited);
+    Counters& n = core->metrics.counters;
+    if (ec == Errc::kAcquireTimeout) {
+      Counters::add(n.acquire_timeouts);
+      if (core->events) core->report(EventKind::kAcquireTimeout, error.message(), ec, where);
+    } else if (ec == Errc::kCancelled) {
+      Counters::add(n.acquire_cancellations);
+    } else {
+      Counters::add(n.acquire_failures);
+    }
+    return std::unexpected(std::move(error));
+  };
+  // Success: the lease is timed from here (use_time), and the wait until here (wait_time;
+  // zero when a token was free, so the fast path reads the clock once).
+  auto lease = [&](Conn conn, std::size_t slot, bool reused) {
+    const auto since = Clock::now();
+    core->metrics.wait_time.observe(started == Clock::time_point{} ? Clock::duration::zero()
+                                                                   : since - started);
+    core->leases.add(slot, conn.socket.fd(), where, since);
+    return Lease(std::move(core), std::move(conn), slot, reused, since);
   };
   // The end of what this call may spend waiting and dialing: the context's deadline, or
   // acquire_timeout from the moment it first has to wait, whichever is earlier.
@@ -623,11 +950,12 @@ std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx, bool wait, 
     if (auto permit = core->new_permit()) {
       token = std::move(*permit);
     } else if (wait) {
+      Counters::add(core->metrics.counters.acquires_waited);
       token = core->tokens.receive(until(), ctx.stop_token());
       // A token handed over as this caller gave up goes on to the next waiter, not lost.
       if (token && ctx.done()) {
         if (token->idle) core->idle.fetch_sub(1, std::memory_order_relaxed);
-        core->put(std::move(*token), /*reusable=*/true);
+        core->put(std::move(*token));
         return failure(ctx.cancelled() ? make_error_code(Errc::kCancelled)
                                        : make_error_code(Errc::kAcquireTimeout));
       }
@@ -648,11 +976,14 @@ std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx, bool wait, 
   while (token->conn.socket) {
     if (token->idle) core->idle.fetch_sub(1, std::memory_order_relaxed);
     token->idle = false;
-    if (!fresh && core->usable(token->conn, net::coarse_now())) {
-      core->leases.add(token->slot, token->conn.socket.fd());
-      return Lease(std::move(core), std::move(token->conn), token->slot, /*reused=*/true);
+    // run()'s retry wants a new connection: an idle one is closed unchecked, as discarded.
+    auto why = fresh ? std::optional(CloseReason::kDiscarded)
+                     : core->unusable(token->conn, net::coarse_now());
+    if (!why) return lease(std::move(token->conn), token->slot, /*reused=*/true);
+    if (*why == CloseReason::kFailedCheck) {
+      Counters::add(core->metrics.counters.health_check_failures);
     }
-    core->close_connection(token->conn);  // now a permit
+    core->close_connection(token->conn, *why);  // now a permit
     if (fresh) break;  // run()'s retry wants a new connection, not another idle one
     auto next = core->tokens.try_receive();
     if (!next) break;
@@ -679,8 +1010,7 @@ std::expected<Lease, AcquireError> Pool::acquire(const Context& ctx, bool wait, 
     }
     return failure(conn.error());
   }
-  core->leases.add(token->slot, conn->socket.fd());
-  return Lease(std::move(core), std::move(*conn), token->slot, /*reused=*/false);
+  return lease(std::move(*conn), token->slot, /*reused=*/false);
 }
 // [acquire]
 
@@ -708,14 +1038,15 @@ void Pool::close() {
   core_->closing.request_stop();  // wakes dials sleeping in a backoff, the maintainer's too
   std::call_once(core_->maintenance_stopped, [core = core_.get()] {
     if (core->maintenance) core->maintenance->stop();
-    for (auto& t : core->quarantined) core->close_connection(t.conn);
+    for (auto& t : core->quarantined) core->close_connection(t.conn, CloseReason::kPoolClosed);
     core->quarantined.clear();
+    if (core->events) core->events->stop();
   });
   core_->tokens.close();  // wakes every blocked acquire() with kPoolClosed (or kPoolDraining)
   // Drain what the channel still holds; connections close here, outside any lock.
   while (auto token = core_->tokens.try_receive()) {
     if (token->idle) core_->idle.fetch_sub(1, std::memory_order_relaxed);
-    core_->close_connection(token->conn);
+    core_->close_connection(token->conn, CloseReason::kPoolClosed);
   }
 }
 // [close]

@@ -1,23 +1,22 @@
-// stage6-metrics/pool.hpp: a pool in which every wait is bounded.
+// stage6-metrics/pool.hpp: the complete pool: stage 5's, and everything it does can be seen.
 //
-// Technique: stage 4's healthy pool, with a Context (context.hpp: a deadline and a
-// cancellation signal) taken by every wait. acquire(ctx) waits for a slot no longer than the
-// context and Options::acquire_timeout allow, and a cancellation from another thread wakes it
-// at once; each dial attempt is bounded by the earlier of dial_timeout and the context, and
-// retries stop when the context ends. A lease's I/O (send(), receive()) is bounded by the
-// context and Options::io_timeout, and a cancellation wakes a blocked call at once; after a
-// failed call the lease discards its connection, whose state is unknown. A token handed to a
-// waiter at the moment it gives up goes back to the pool, never lost. A failure to acquire
-// carries the pool's state (AcquireError), to log in one line. drain(deadline) stops handing
-// out connections, waits for leases to come back, and force-closes the rest.
-// See docs/stage6-metrics.md.
+// Technique: stage 5's bounded, healthy pool, counted as it works. Every acquire, release, dial,
+// check, heartbeat and close updates an instrument (metrics.hpp): relaxed atomics, the hot ones
+// sharded across cache lines so that threads on different cores do not fight over a counter.
+// stats() returns a snapshot of all of it (Stats); exposition.hpp writes it as Prometheus text,
+// and metrics_http.hpp serves that on /metrics. A lease held longer than
+// Options::leak_threshold is reported once, with the std::source_location of the acquire()
+// that took it. What deserves an alert (the breaker opening, an acquire timing out, a
+// heartbeat failing, a suspected leak) goes to Options::on_event, on a thread of the pool's
+// own, so a slow hook never holds up the pool. See docs/stage6-metrics.md.
 //
-// What it still gets wrong: nothing can be seen from outside. Whether the pool is exhausted,
-// how long callers wait, how often dials fail: stage 6 counts it all.
+// What it still gets wrong: under contention (64 threads on 8 connections) strict FIFO
+// hand-off keeps each released connection idle while its next owner wakes up.
 //
-// Changes from stage 4: Options gains acquire_timeout and io_timeout; acquire() and run() take
-// a Context and fail with an AcquireError; Lease gains send() and receive(); Pool gains
-// state() and drain(). Compare stage4-health-keepalive/pool.hpp (`make diff N=5`).
+// Changes from stage 5: Options gains name, histogram_buckets, leak_threshold, on_event and
+// event_queue; acquire(), try_acquire() and run() take the caller's std::source_location (a
+// defaulted argument); Pool gains stats(). Compare stage5-context-timeouts/pool.hpp
+// (`make diff N=6`).
 #pragma once
 
 #include <chrono>
@@ -28,10 +27,12 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <source_location>
 #include <span>
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 #include "common/net/deadline.hpp"
 #include "common/net/error.hpp"
@@ -39,6 +40,7 @@
 #include "common/net/tcp.hpp"
 #include "context.hpp"
 #include "health.hpp"
+#include "metrics.hpp"
 #include "retry.hpp"
 
 namespace tcppool::stage6 {
@@ -131,6 +133,32 @@ struct Options {
   RetryOptions retry{};
   /// Seed for the jitter of lifetimes and backoffs; 0 picks one at random. Tests fix it.
   std::uint64_t seed = 0;
+
+  // ---- metrics (new in stage 6) ----
+
+  /// The pool's name: the `pool` label of its metrics and the `pool` of its events, so that
+  /// several pools can share one /metrics page. 1 to 128 bytes, no control characters.
+  std::string name = "default";
+  /// Upper bounds of the buckets of every histogram (wait, use and create time), ascending,
+  /// positive, at most kMaxBuckets of them; an implicit +Inf bucket follows the last. The
+  /// default is 1 us to 10 s in 1-2.5-5 steps.
+  std::vector<std::chrono::nanoseconds> histogram_buckets = default_buckets();
+  /// A lease held longer than this is reported once, as a suspected leak: counted, and an
+  /// event (EventKind::kSuspectedLeak) that names the file and line of the acquire() that took
+  /// it. Checked by the maintenance thread, so it is reported up to maintenance_interval late.
+  /// Zero, the default, turns it off (as HikariCP's leakDetectionThreshold). At most 24 h.
+  std::chrono::milliseconds leak_threshold{0};
+  /// Called for every event (EventKind), on a thread of the pool's own, never with a lock of
+  /// the pool held, one event at a time. A slow hook delays only the events after it: they wait
+  /// in a queue of event_queue of them, and an event that finds the queue full is dropped and
+  /// counted (Stats::events_dropped). An exception from the hook is caught and ignored. The
+  /// hook may call the pool (stats(), even acquire()), but must not destroy it. close() waits
+  /// for a hook that is running and drops, counted, the events still queued: once close()
+  /// returns the hook is not running and is never called again. Empty: no events, and no
+  /// thread.
+  std::function<void(const Event&)> on_event{};
+  /// How many events may wait for a slow hook. 1 to 1,000,000.
+  std::size_t event_queue = 1024;
 
   /// Throws std::invalid_argument naming the first invalid option and why, e.g.
   /// `Options.idle_timeout: 40m is longer than max_lifetime (30m)`.
@@ -288,14 +316,20 @@ class Lease {
 
  private:
   friend class Pool;
-  Lease(std::shared_ptr<PoolCore> core, Conn conn, std::size_t slot, bool reused) noexcept
-      : core_(std::move(core)), conn_(std::move(conn)), slot_(slot), reused_(reused) {}
+  Lease(std::shared_ptr<PoolCore> core, Conn conn, std::size_t slot, bool reused,
+        net::Clock::time_point since) noexcept
+      : core_(std::move(core)),
+        conn_(std::move(conn)),
+        slot_(slot),
+        reused_(reused),
+        since_(since) {}
 
   std::shared_ptr<PoolCore> core_;
   Conn conn_;
   std::size_t slot_ = 0;  // its token's place in the pool's registry of leases (drain())
   bool reused_ = false;
-  bool broken_ = false;  // a send() or receive() failed: discard, do not keep
+  net::Clock::time_point since_{};  // when acquire() handed it out: for the use-time histogram
+  bool broken_ = false;             // a send() or receive() failed: discard, do not keep
 };
 
 /// Whether a request may be sent twice: `run()` retries only an idempotent one.
@@ -321,6 +355,14 @@ class Pool {
   using Idempotent = stage6::Idempotent;
   /// The context type, likewise.
   using Context = stage6::Context;
+  /// The snapshot stats() returns, for the metrics suite.
+  using Stats = stage6::Stats;
+  /// What Options::on_event receives, likewise.
+  using Event = stage6::Event;
+  /// The kinds of Event, likewise.
+  using EventKind = stage6::EventKind;
+  /// Why a connection was closed (Stats::closed()), likewise.
+  using CloseReason = stage6::CloseReason;
 
   /// Makes a pool, dials Options::prefill connections into it, and starts its maintenance
   /// thread. Prefill is best effort: the first failed dial ends it, and the pool dials on
@@ -354,14 +396,21 @@ class Pool {
   /// the pool fails fast after repeated failed dials, or the last dial attempt's error:
   /// Errc::kTimeout (the attempt's own dial_timeout), the errno of the failed connect
   /// (ECONNREFUSED), or an error in net::resolver_category(). A failed dial frees its slot.
-  std::expected<Lease, AcquireError> acquire(const Context& ctx);
+  ///
+  /// `where` is the caller's place in the source, filled in by the default argument: a lease
+  /// held longer than Options::leak_threshold is reported with it.
+  std::expected<Lease, AcquireError> acquire(
+      const Context& ctx, std::source_location where = std::source_location::current());
 
   /// acquire() with the background context: bounded by Options::acquire_timeout alone.
-  std::expected<Lease, AcquireError> acquire();
+  std::expected<Lease, AcquireError> acquire(
+      std::source_location where = std::source_location::current());
 
   /// Like acquire(), but never waits for another thread: fails with Errc::kPoolExhausted when
   /// max_open connections are open and none is idle. May still dial, bounded by `ctx`.
-  std::expected<Lease, AcquireError> try_acquire(const Context& ctx = Context::background());
+  std::expected<Lease, AcquireError> try_acquire(
+      const Context& ctx = Context::background(),
+      std::source_location where = std::source_location::current());
 
   /// Runs `fn(lease)` on a connection from acquire(ctx) and returns what it returns; `fn`
   /// returns a std::expected<T, std::error_code> (use `ctx` for its I/O: lease.send(data, ctx)).
@@ -371,14 +420,18 @@ class Pool {
   /// freshly dialed connection, within the same `ctx`, and returns that result. Never for a
   /// request that is not idempotent, never more than once, never after a reply was cut short
   /// (Errc::kTruncated: the server had the request), and never once `ctx` is done.
+  /// A retry is counted (Stats::retries).
   template <typename Fn>
-  std::invoke_result_t<Fn&, Lease&> run(const Context& ctx, Fn&& fn,
-                                        Idempotent idempotent = Idempotent::kNo);
+  std::invoke_result_t<Fn&, Lease&> run(
+      const Context& ctx, Fn&& fn, Idempotent idempotent = Idempotent::kNo,
+      std::source_location where = std::source_location::current());
 
   /// run() with the background context.
   template <typename Fn>
-  std::invoke_result_t<Fn&, Lease&> run(Fn&& fn, Idempotent idempotent = Idempotent::kNo) {
-    return run(Context::background(), std::forward<Fn>(fn), idempotent);
+  std::invoke_result_t<Fn&, Lease&> run(
+      Fn&& fn, Idempotent idempotent = Idempotent::kNo,
+      std::source_location where = std::source_location::current()) {
+    return run(Context::background(), std::forward<Fn>(fn), idempotent, where);
   }
 
   /// Drains the pool, the way a server shuts down: stops handing out connections (acquire()
@@ -391,6 +444,11 @@ class Pool {
 
   /// Returns what the pool looks like now (see PoolState for how exact that is).
   PoolState state() const;
+
+  /// Returns every gauge, counter and histogram of the pool (see Stats for which fields are
+  /// read together). Takes no lock the hot path takes but the channel's, for a moment, to count
+  /// its waiters; cheap enough to call on every scrape.
+  Stats stats() const;
 
   /// Closes the pool at once: stops the maintenance thread (even mid-heartbeat), wakes the
   /// callers waiting in acquire() or in a dial's backoff (they return Errc::kPoolClosed),
@@ -415,15 +473,19 @@ class Pool {
  private:
   // acquire(), try_acquire() and run()'s retry: `wait` says whether to block at the cap,
   // `fresh` whether to dial a new connection even when an idle one is free.
-  std::expected<Lease, AcquireError> acquire(const Context& ctx, bool wait, bool fresh = false);
+  std::expected<Lease, AcquireError> acquire(const Context& ctx, bool wait, bool fresh,
+                                             const std::source_location& where);
+  // Counts one retry of run().
+  void count_retry() noexcept;
 
   std::shared_ptr<PoolCore> core_;
 };
 
 // [run]
 template <typename Fn>
-std::invoke_result_t<Fn&, Lease&> Pool::run(const Context& ctx, Fn&& fn, Idempotent idempotent) {
-  auto lease = acquire(ctx);
+std::invoke_result_t<Fn&, Lease&> Pool::run(const Context& ctx, Fn&& fn, Idempotent idempotent,
+                                            std::source_location where) {
+  auto lease = acquire(ctx, /*wait=*/true, /*fresh=*/false, where);
   if (!lease) return std::unexpected(lease.error().code());
   const bool reused = lease->reused();
   auto result = fn(*lease);
@@ -432,7 +494,8 @@ std::invoke_result_t<Fn&, Lease&> Pool::run(const Context& ctx, Fn&& fn, Idempot
   if (idempotent == Idempotent::kNo || !reused || !looks_stale(result.error()) || ctx.done()) {
     return result;
   }
-  auto fresh = acquire(ctx, /*wait=*/true, /*fresh=*/true);
+  count_retry();
+  auto fresh = acquire(ctx, /*wait=*/true, /*fresh=*/true, where);
   if (!fresh) return std::unexpected(fresh.error().code());
   auto again = fn(*fresh);
   if (!again) fresh->discard();

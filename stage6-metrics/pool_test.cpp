@@ -1,4 +1,4 @@
-// Tests for stage6-metrics: the basic, reuse, bounded, health and deadlines
+// Tests for stage6-metrics: the basic, reuse, bounded, health, deadlines and metrics
 // conformance suites, the FIFO reuse order kept from stage 3, and this stage's own options.
 #include "pool.hpp"
 
@@ -10,6 +10,7 @@
 #include "common/testing/conformance/bounded.hpp"
 #include "common/testing/conformance/deadlines.hpp"
 #include "common/testing/conformance/health.hpp"
+#include "common/testing/conformance/metrics.hpp"
 #include "common/testing/conformance/reuse.hpp"
 #include "common/testing/echo_fixture.hpp"
 
@@ -21,6 +22,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Reuse, ReuseConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Bounded, BoundedConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Health, HealthConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Deadlines, DeadlinesConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Metrics, MetricsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {
