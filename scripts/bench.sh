@@ -81,6 +81,10 @@ written="$out/report.md $out/report.json"
 if command -v gnuplot >/dev/null 2>&1; then
   gnuplot "$out/chart.gp"
   written="$written $out/report.png $out/report.svg"
+  if [ -f "$out/chart-wait.gp" ]; then
+    gnuplot "$out/chart-wait.gp"
+    written="$written $out/report-wait.png $out/report-wait.svg"
+  fi
   if [ -f "$out/chart-faults.gp" ]; then
     gnuplot "$out/chart-faults.gp"
     written="$written $out/report-faults.png $out/report-faults.svg"

@@ -19,6 +19,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -45,11 +46,12 @@ class PoolUnderTest {
 
   /// One request through the pool: acquire, verified echo, release (discard on failure).
   /// A stage with deadlines (stage 5 on) bounds it by `limits`, as its users would; the others
-  /// cannot, and keep the harness's backstop, kRequestTimeout, on the echo's I/O. Thread-safe,
-  /// as the pool is.
-  virtual std::expected<void, std::error_code> request(std::span<const std::byte> request,
-                                                       std::span<std::byte> reply,
-                                                       const Limits& limits) = 0;
+  /// cannot, and keep the harness's backstop, kRequestTimeout, on the echo's I/O. Sets
+  /// `waited` to how long acquire() took when it handed out a connection, measured the same way
+  /// for every stage, from outside the pool. Thread-safe, as the pool is.
+  virtual std::expected<void, std::error_code> request(
+      std::span<const std::byte> request, std::span<std::byte> reply, const Limits& limits,
+      std::optional<net::Clock::duration>& waited) = 0;
 
   /// Google Benchmark's loop around acquire() and release, with no I/O: the pool's own cost.
   virtual void acquire_release(benchmark::State& state) = 0;
@@ -76,9 +78,10 @@ class PoolAdapter final : public PoolUnderTest {
   /// Makes the pool from `options`.
   explicit PoolAdapter(typename Pool::Options options) : pool_(std::move(options)) {}
 
-  std::expected<void, std::error_code> request(std::span<const std::byte> request,
-                                               std::span<std::byte> reply,
-                                               const Limits& limits) override {
+  std::expected<void, std::error_code> request(
+      std::span<const std::byte> request, std::span<std::byte> reply, const Limits& limits,
+      std::optional<net::Clock::duration>& waited) override {
+    const auto start = net::Clock::now();
     if constexpr (requires { typename Pool::Context; }) {
       // Stage 5 on: a context for the whole request, and a shorter one for waiting for a
       // connection. The I/O has the request's whole deadline: a deadline that ends in the
@@ -86,11 +89,13 @@ class PoolAdapter final : public PoolUnderTest {
       auto ctx = Pool::Context::background().with_timeout(limits.request);
       auto lease = pool_.acquire(ctx.with_timeout(limits.acquire));
       if (!lease) return std::unexpected(lease.error().code());
+      waited = net::Clock::now() - start;
       auto r = echo::round_trip(lease->fd(), request, reply, ctx.deadline());
       if (!r) lease->discard();
       return r;
     }
     auto echo = [&](typename Pool::Lease& lease) {
+      if (!waited) waited = net::Clock::now() - start;  // the first lease: run() may retry
       return echo::round_trip(lease.fd(), request, reply, net::Deadline::after(kRequestTimeout));
     };
     // A stage with run() (stage 4 on) gets its requests through it, as its users would: an

@@ -198,10 +198,26 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
                     fixed(crowded->dials_per_1k, 1)});
   }
   if (body.empty()) return "";
-  return "## contention: 8 and 64 threads on a pool of 8\n\n" +
-         table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8", "p99 at 64",
-                "peak open at 64", "dials/1k at 64"},
-               body);
+  std::string out = "## contention: 8 and 64 threads on a pool of 8\n\n" +
+                    table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8", "p99 at 64",
+                           "peak open at 64", "dials/1k at 64"},
+                          body);
+  // How long the 64 threads waited for a connection: the price of the cap, and of the order
+  // in which the pool hands connections to waiters.
+  std::vector<std::vector<std::string>> waits;
+  for (const auto& stage : meta.stages) {
+    const Row* crowded = find(rows, "contention", stage, 64, 64);
+    if (!crowded || crowded->all_failed() || crowded->wait_max_us <= 0) continue;
+    waits.push_back({stage, micros(crowded->wait_p50_us), micros(crowded->wait_p99_us),
+                     micros(crowded->wait_p999_us), micros(crowded->wait_max_us)});
+  }
+  if (!waits.empty()) {
+    out +=
+        "Waiting for a connection at 64 threads (acquire(), timed by the harness from outside "
+        "the pool, the same way for every stage; chart: report-wait.svg):\n\n" +
+        table({"stage", "wait p50", "wait p99", "wait p99.9", "wait max"}, waits);
+  }
+  return out;
 }
 
 // exhausted: what waiting for a connection costs, and what a deadline does to it.
@@ -306,6 +322,35 @@ std::string echo_server_section(const std::vector<Row>& rows) {
          "no wait over N idle TCP sockets, the part of each loop pass that no poll() server "
          "avoids.\n\n" +
          table({"idle connections", "p50", "p99", "max", "req/s", "ppoll() over N"}, body);
+}
+
+// Stage 6's instruments on their own: a histogram written by two threads with one shard and
+// with several, and the cost of one stats().
+std::string instruments_section(const std::vector<Row>& rows) {
+  std::vector<std::vector<std::string>> body;
+  const Row* one = nullptr;
+  const Row* many = nullptr;
+  for (const auto& r : rows) {
+    if (r.scenario != "instruments") continue;
+    if (r.variant == "histogram_shards:1") one = &r;
+    if (r.variant.starts_with("histogram_shards:") && r.variant != "histogram_shards:1") {
+      many = &r;
+    }
+    body.push_back({r.stage, r.variant, std::to_string(r.threads),
+                    r.all_failed() ? "failed" : nanos(r.ns_per_op)});
+  }
+  if (body.empty()) return "";
+  std::string out =
+      "## instruments: what observing costs\n\nhistogram_shards:N is one observation into a "
+      "histogram with N shards while another thread observes into the same histogram (each "
+      "thread's time per observation); stats is one Pool::stats().\n\n" +
+      table({"stage", "what", "threads", "time"}, body);
+  if (one && many && !one->all_failed() && !many->all_failed() && many->ns_per_op > 0) {
+    out += "One shard costs " + ratio(one->ns_per_op / many->ns_per_op) + " the time of " +
+           many->variant.substr(many->variant.find(':') + 1) +
+           " shards: the price of two cores writing one cache line.\n\n";
+  }
+  return out;
 }
 
 }  // namespace
@@ -418,18 +463,23 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     r.tw_after = med("tw_after");
     r.tw_before = number(reps.front(), "tw_before");
     r.a_over_b = med("a_over_b");
+    r.wait_p50_us = med("wait_p50_us");
+    r.wait_p99_us = med("wait_p99_us");
+    r.wait_p999_us = med("wait_p999_us");
     r.peak_open = -1;
     r.failed_p50_us = med("failed_p50_us");
     for (const auto& b : reps) {
       r.max_us = std::max(r.max_us, number(b, "max_us"));
       r.failed_max_us = std::max(r.failed_max_us, number(b, "failed_max_us"));
+      r.wait_max_us = std::max(r.wait_max_us, number(b, "wait_max_us"));
       r.errors += number(b, "errors");
       r.requests += number(b, "requests");
       r.peak_open = std::max(r.peak_open, number(b, "peak_open", -1));
     }
     r.connections = static_cast<int>(
         std::max(number(reps.front(), "idle_connections"), number(reps.front(), "fds")));
-    if (r.scenario == "acquire_release" || r.scenario == "bare_poll") {
+    if (r.scenario == "acquire_release" || r.scenario == "bare_poll" ||
+        r.scenario == "instruments") {
       std::vector<double> ns;
       for (const auto& b : reps) {
         double t = number(b, "real_time");
@@ -520,7 +570,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
   std::vector<std::string> others;
   for (const auto& r : rows) {
     if (r.scenario != "steady" && r.scenario != "acquire_release" && r.stage != "echo_server" &&
-        std::ranges::find(others, r.scenario) == others.end()) {
+        r.scenario != "instruments" && std::ranges::find(others, r.scenario) == others.end()) {
       others.push_back(r.scenario);
     }
   }
@@ -535,6 +585,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
   }
 
   out += echo_server_section(rows);
+  out += instruments_section(rows);
   out += "## Chart\n\n![steady throughput by stage and threads](report.svg)\n";
   return out;
 }
@@ -566,7 +617,16 @@ std::string render_json(const std::vector<Row>& rows, const Meta& meta,
         {"tw_before", r.tw_before},
         {"tw_after", r.tw_after},
         {"repetitions", r.repetitions}};
-    if (r.scenario == "acquire_release" || r.scenario == "bare_poll") j["ns_per_op"] = r.ns_per_op;
+    if (r.scenario == "acquire_release" || r.scenario == "bare_poll" ||
+        r.scenario == "instruments") {
+      j["ns_per_op"] = r.ns_per_op;
+    }
+    if (r.wait_max_us > 0) {
+      j["wait_p50_us"] = r.wait_p50_us;
+      j["wait_p99_us"] = r.wait_p99_us;
+      j["wait_p999_us"] = r.wait_p999_us;
+      j["wait_max_us"] = r.wait_max_us;
+    }
     if (!r.variant.empty()) j["variant"] = r.variant;
     if (r.connections > 0) j["connections"] = r.connections;
     if (r.failed > 0) {
@@ -667,6 +727,54 @@ std::string faults_chart_script(const Meta& meta, const std::string& data_file,
       "set xlabel 'fault scenario'\n"
       "set ylabel 'failed requests (% of all)'\n"
       "set yrange [0:*]\n"
+      "set grid ytics\n"
+      "set key top left\n";
+  return "# Generated by bench_report; run by scripts/bench.sh.\n" + common +
+         "set terminal svg size 900,500 dynamic font 'sans,11'\n"
+         "set output '" +
+         svg + "'\n" + plot +
+         "set terminal pngcairo size 900,500 font 'sans,10'\n"
+         "set output '" +
+         png + "'\n" + plot;
+}
+
+std::string wait_chart_data(const std::vector<Row>& rows, const Meta& meta) {
+  std::string out = "quantile";
+  std::vector<const Row*> crowded;
+  for (const auto& stage : meta.stages) {
+    const Row* r = find(rows, "contention", stage, 64, 64);
+    if (r && !r->all_failed() && r->wait_max_us > 0) {
+      crowded.push_back(r);
+      out += " " + stage;
+    }
+  }
+  if (crowded.empty()) return "";
+  out += "\n";
+  const std::pair<const char*, double Row::*> quantiles[] = {{"p50", &Row::wait_p50_us},
+                                                             {"p99", &Row::wait_p99_us},
+                                                             {"p99.9", &Row::wait_p999_us},
+                                                             {"max", &Row::wait_max_us}};
+  for (const auto& [name, field] : quantiles) {
+    out += name;
+    // A log axis has no zero: a wait too short to measure is drawn at 0.1 us.
+    for (const Row* r : crowded) out += " " + fixed(std::max(r->*field, 0.1), 1);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string wait_chart_script(const std::string& data_file, const std::string& png,
+                              const std::string& svg) {
+  std::string plot = "plot for [c=2:*] '" + data_file + "' using c:xtic(1) title columnheader(c)\n";
+  std::string common =
+      "set title 'waiting for a connection: 64 threads on a pool of 8 (contention)'\n"
+      "set style data histograms\n"
+      "set style histogram clustered gap 1\n"
+      "set style fill solid 0.85 border -1\n"
+      "set boxwidth 0.9\n"
+      "set logscale y\n"
+      "set xlabel 'quantile of the wait'\n"
+      "set ylabel 'acquire() wait (us, log scale)'\n"
       "set grid ytics\n"
       "set key top left\n";
   return "# Generated by bench_report; run by scripts/bench.sh.\n" + common +

@@ -34,6 +34,11 @@ struct Row {
   double tw_before = 0;      ///< TIME_WAIT sockets before the first repetition.
   double tw_after = 0;       ///< TIME_WAIT sockets the run left (median).
   double ns_per_op = 0;      ///< acquire_release only: nanoseconds per acquire + release.
+  double wait_p50_us = 0;    ///< How long a request waited for a connection: median (median
+                             ///< over repetitions); zero where no pool is used.
+  double wait_p99_us = 0;    ///< Likewise, 99th percentile.
+  double wait_p999_us = 0;   ///< Likewise, 99.9th percentile.
+  double wait_max_us = 0;    ///< Likewise, the longest (max over repetitions).
   /// Paired scenarios' A side only: the median over the pairs of slices of A's throughput
   /// divided by B's (0 when not paired).
   double a_over_b = 0;
@@ -95,6 +100,15 @@ inline constexpr const char* kFaultScenarios[] = {"idle_close", "restart", "rst"
 /// Renders the fault chart's data: the percentage of failed requests, a line per fault
 /// scenario and a column per stage; empty when no fault scenario was measured.
 std::string faults_chart_data(const std::vector<Row>& rows, const Meta& meta);
+
+/// Renders the wait chart's data: the contention scenario's acquire-wait quantiles at 64
+/// threads (p50, p99, p99.9, max), a line per quantile and a column per stage that waited;
+/// empty when none did.
+std::string wait_chart_data(const std::vector<Row>& rows, const Meta& meta);
+
+/// Renders the gnuplot script that draws wait_chart_data() into `png` and `svg`.
+std::string wait_chart_script(const std::string& data_file, const std::string& png,
+                              const std::string& svg);
 
 /// Renders the gnuplot script that draws faults_chart_data() into `png` and `svg`.
 std::string faults_chart_script(const Meta& meta, const std::string& data_file,

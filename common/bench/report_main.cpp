@@ -87,6 +87,12 @@ int main(int argc, char** argv) {
                                         out_dir + "/report-faults.png",
                                         out_dir + "/report-faults.svg"));
     }
+    if (std::string waits = report::wait_chart_data(rows, meta); !waits.empty()) {
+      write(out_dir + "/report-wait.dat", waits);
+      write(out_dir + "/chart-wait.gp",
+            report::wait_chart_script(out_dir + "/report-wait.dat", out_dir + "/report-wait.png",
+                                      out_dir + "/report-wait.svg"));
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_report: %s\n", e.what());
     return 1;

@@ -137,6 +137,47 @@ TEST_F(Report, PairedRunsBecomeTwoRows) {
   EXPECT_DOUBLE_EQ(eight->rps, 55000);
 }
 
+// The contention scenario's wait quantiles become a table under the contention section and the
+// wait chart's data, one column per stage that measured them; without them, neither appears.
+TEST_F(Report, ContentionWaitsBecomeATableAndAChart) {
+  auto crowd = [&](const std::string& stage, double p50, double max) {
+    json c = run("contention/" + stage + "/threads:64/payload:64", 50000, 64, 64, 8);
+    c["label"] = "b=threads";
+    c["b_rps"] = 55000.0;
+    c["b_threads"] = 8;
+    c["b_payload_bytes"] = 64;
+    c["b_pool_size"] = 8;
+    if (max > 0) {
+      c["wait_p50_us"] = p50;
+      c["wait_p99_us"] = p50 * 10;
+      c["wait_p999_us"] = p50 * 20;
+      c["wait_max_us"] = max;
+    }
+    return c;
+  };
+  std::vector<Row> rows;
+  Meta meta;
+  load({write("stage2", json::array({crowd("stage2", 0, 0)})),
+        write("stage5", json::array({crowd("stage5", 40, 9000)}))},
+       rows, meta);
+  std::string md = render_markdown(rows, meta, {});
+  auto at = md.find("Waiting for a connection at 64 threads");
+  ASSERT_NE(at, std::string::npos) << md;
+  EXPECT_NE(md.find("| stage5 | 40 µs | 400 µs | 800 µs | 9.0 ms |", at), std::string::npos)
+      << md.substr(at);
+  EXPECT_EQ(md.find("| stage2 | 0", at), std::string::npos) << "stage2 measured no wait";
+  std::string dat = wait_chart_data(rows, meta);
+  EXPECT_EQ(dat, "quantile stage5\np50 40.0\np99 400.0\np99.9 800.0\nmax 9000.0\n");
+  EXPECT_NE(wait_chart_script("w.dat", "w.png", "w.svg").find("set logscale y"), std::string::npos);
+
+  std::vector<Row> none;
+  Meta none_meta;
+  load({write("stage2", json::array({crowd("stage2", 0, 0)}))}, none, none_meta);
+  EXPECT_EQ(wait_chart_data(none, none_meta), "");
+  EXPECT_EQ(render_markdown(none, none_meta, {}).find("Waiting for a connection"),
+            std::string::npos);
+}
+
 // A paired run's own estimate, the median of its pairs' ratios, wins over the ratio of the two
 // sides' totals, which one slow slice can move.
 TEST_F(Report, PairedMedianRatioIsPreferredToTheRatioOfTotals) {

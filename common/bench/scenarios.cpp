@@ -23,12 +23,15 @@ class PoolClient final : public Client {
   PoolClient(PoolUnderTest& pool, PoolUnderTest::Limits limits) : pool_(pool), limits_(limits) {}
   std::expected<void, std::error_code> request(std::span<const std::byte> request,
                                                std::span<std::byte> reply) override {
-    return pool_.request(request, reply, limits_);
+    waited_.reset();
+    return pool_.request(request, reply, limits_, waited_);
   }
+  std::optional<Clock::duration> last_wait() const override { return waited_; }
 
  private:
   PoolUnderTest& pool_;
   PoolUnderTest::Limits limits_;
+  std::optional<Clock::duration> waited_;
 };
 
 // The ceiling: a Client that owns one persistent connection, dialed on first use and again
@@ -107,6 +110,12 @@ void write_counters(benchmark::State& state, const std::string& prefix, const Si
   set("max_us", micros(r.latency.max()));
   set("failed_p50_us", micros(r.failed_latency.percentile(50)));
   set("failed_max_us", micros(r.failed_latency.max()));
+  if (r.wait.count() > 0) {
+    set("wait_p50_us", micros(r.wait.percentile(50)));
+    set("wait_p99_us", micros(r.wait.percentile(99)));
+    set("wait_p999_us", micros(r.wait.percentile(99.9)));
+    set("wait_max_us", micros(r.wait.max()));
+  }
   set("errors", static_cast<double>(r.errors));
   set("non_timeout_errors", static_cast<double>(r.errors - r.timeouts));
   set("requests", static_cast<double>(r.requests));

@@ -27,6 +27,7 @@ struct alignas(64) ThreadResult {
   std::map<std::string, std::uint64_t> error_kinds;
   LatencyHistogram latency;
   LatencyHistogram failed_latency;
+  LatencyHistogram wait;
 };
 
 // Consecutive requests differ, so a stale or misrouted echo fails the byte-for-byte check.
@@ -48,6 +49,7 @@ void WorkloadResult::add(const WorkloadResult& other) {
   dials += other.dials;
   latency.merge(other.latency);
   failed_latency.merge(other.failed_latency);
+  wait.merge(other.wait);
 }
 
 WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client) {
@@ -84,6 +86,7 @@ WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client)
       if (p != kMeasure) continue;
       ++out.requests;
       out.latency.record(end - start);
+      if (auto waited = client->last_wait()) out.wait.record(*waited);
       if (!r) {
         ++out.errors;
         if (r.error() == Errc::kTimeout || r.error() == Errc::kAcquireTimeout) {
@@ -149,6 +152,7 @@ WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client)
     one.error_kinds = r.error_kinds;
     one.latency = r.latency;
     one.failed_latency = r.failed_latency;
+    one.wait = r.wait;
     total.add(one);
   }
   return total;

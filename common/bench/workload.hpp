@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -33,6 +34,10 @@ class Client {
   /// Sends `request` and receives the echo into `reply` (same size), verifying it.
   virtual std::expected<void, std::error_code> request(std::span<const std::byte> request,
                                                        std::span<std::byte> reply) = 0;
+
+  /// Returns how long the last request waited for a connection from a pool (acquire(), the
+  /// dial of a new connection included), or nullopt when it got none or uses no pool.
+  virtual std::optional<Clock::duration> last_wait() const { return std::nullopt; }
 };
 
 /// Makes the Client for one thread; called once on each client thread, with the thread's index
@@ -76,6 +81,8 @@ struct WorkloadResult {
   LatencyHistogram latency;                          ///< Per-request latency, all threads merged.
   LatencyHistogram failed_latency;  ///< The latency of the failed requests alone (how long a
                                     ///< caller waited to be told no).
+  LatencyHistogram wait;            ///< How long each request that got a connection waited for it
+                                    ///< (Client::last_wait()); empty for clients without a pool.
 
   /// Returns requests per second.
   double rps() const;
