@@ -6,7 +6,8 @@
 # Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots)
 #
 #   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests;
-#           iproute2 and nftables for the tests that cut a real network path (root only)
+#           curl for the tests of stage 6's /metrics endpoint; iproute2 and nftables for the
+#           tests that cut a real network path (root only)
 #   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
 #           rendering the checks read
 #   bench   gnuplot for the chart
@@ -34,6 +35,7 @@ for group in "$@"; do
       need_file libbenchmark-dev /usr/include/benchmark/benchmark.h
       need_file nlohmann-json3-dev /usr/include/nlohmann/json.hpp
       need_cmd cmark-gfm cmark-gfm
+      need_cmd curl curl
       need_cmd ip iproute2
       need_cmd nft nftables
       ;;
