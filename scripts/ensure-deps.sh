@@ -6,7 +6,9 @@
 # Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots)
 #
 #   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests;
-#           iproute2 and nftables for the tests that cut a real network path (root only)
+#           iproute2 and nftables for the tests that cut a real network path (root only);
+#           promtool, from Debian's prometheus package, for the test that checks stage 6's
+#           exposition (the package also has the server; no test starts it)
 #   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
 #           rendering the checks read
 #   bench   gnuplot for the chart
@@ -36,6 +38,7 @@ for group in "$@"; do
       need_cmd cmark-gfm cmark-gfm
       need_cmd ip iproute2
       need_cmd nft nftables
+      need_cmd promtool prometheus
       ;;
     docs)
       need_cmd doxygen doxygen
