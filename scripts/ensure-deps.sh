@@ -7,7 +7,9 @@
 #
 #   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests;
 #           curl for the tests of stage 6's /metrics endpoint; iproute2 and nftables for the
-#           tests that cut a real network path (root only)
+#           tests that cut a real network path (root only); promtool, from Debian's prometheus
+#           package, for the test that checks stage 6's exposition (the package also has the
+#           server; no test starts it)
 #   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
 #           rendering the checks read
 #   bench   gnuplot for the chart
@@ -38,6 +40,7 @@ for group in "$@"; do
       need_cmd curl curl
       need_cmd ip iproute2
       need_cmd nft nftables
+      need_cmd promtool prometheus
       ;;
     docs)
       need_cmd doxygen doxygen
