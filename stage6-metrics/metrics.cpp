@@ -97,6 +97,7 @@ Histogram::Histogram(std::span<const std::chrono::nanoseconds> bounds, std::size
   for (std::size_t i = 0; i < n_bounds_; ++i) bounds_ns_[i] = bounds[i].count();
 }
 
+// [observe]
 void Histogram::observe(std::chrono::nanoseconds d) noexcept {
   const std::int64_t ns = std::max<std::int64_t>(d.count(), 0);
   // The first bound at or above the value; n_bounds_ (the +Inf bucket) when none is. Most
@@ -107,6 +108,7 @@ void Histogram::observe(std::chrono::nanoseconds d) noexcept {
   s.counts[i].fetch_add(1, std::memory_order_relaxed);
   s.sum_ns.fetch_add(ns, std::memory_order_relaxed);
 }
+// [observe]
 
 HistogramSnapshot Histogram::snapshot() const {
   HistogramSnapshot out;
