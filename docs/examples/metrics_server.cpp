@@ -1,9 +1,9 @@
 // docs/examples/metrics_server.cpp: two stage 6 pools under load, and one /metrics page for
 // both. See docs/stage6-metrics.md.
 //
-// It starts an echo server in-process and two pools against it: "fast", with as many
-// connections as it has workers, and "starved", with two connections for the same workers and
-// a 5 ms acquire timeout, so that its page shows waiting, timeouts and their events. Each
+// It starts an echo server in-process (each echo takes 1 ms) and two pools against it: "fast",
+// with as many connections as it has workers, and "starved", with two connections for the same
+// workers and a 2 ms acquire timeout, so that its page shows waiting, timeouts and their events. Each
 // worker sends --requests verified echoes through its pool (bounded in count); one lease of the
 // starved pool is held past its leak threshold, so the leak report shows too. Events are
 // printed on stderr as the pools report them. Then it serves the page on 127.0.0.1:--port (0
@@ -126,7 +126,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = echo::EchoServer::start({});
+  // Every echo takes a millisecond, as a real server's work would: the starved pool's callers
+  // queue behind its two connections, and some give up.
+  auto server = echo::EchoServer::start({.faults = {.latency = 1ms}});
   if (!server) {
     std::fprintf(stderr, "metrics_server: echo server: %s\n", server.error().message().c_str());
     return 1;
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
   stage6::Pool starved({.endpoint = endpoint,
                         .max_idle = 2,
                         .max_open = 2,
-                        .acquire_timeout = 5ms,
+                        .acquire_timeout = 2ms,
                         .maintenance_interval = 10ms,
                         .name = "starved",
                         .leak_threshold = 50ms,
