@@ -3,9 +3,9 @@
 //
 // It starts an echo server in-process (each echo takes 1 ms) and two pools against it: "fast",
 // with as many connections as it has workers, and "starved", with two connections for the same
-// workers and a 2 ms acquire timeout, so that its page shows waiting, timeouts and their events. Each
-// worker sends --requests verified echoes through its pool (bounded in count); one lease of the
-// starved pool is held past its leak threshold, so the leak report shows too. Events are
+// workers and a 2 ms acquire timeout, so that its page shows waiting, timeouts and their events.
+// Each worker sends --requests verified echoes through its pool (bounded in count); one lease of
+// the starved pool is held past its leak threshold, so the leak report shows too. Events are
 // printed on stderr as the pools report them. Then it serves the page on 127.0.0.1:--port (0
 // picks a free one) until SIGINT or SIGTERM, or until --serve has passed; it prints the address
 // on stdout first ("serving http://127.0.0.1:9464/metrics"), so a script can wait for it.
@@ -45,8 +45,8 @@ namespace {
 constexpr int kWorkers = 8;
 
 struct Config {
-  int requests = 500;                            // per worker and pool
-  std::uint16_t port = 9464;                     // 0: a free one
+  int requests = 500;                                                  // per worker and pool
+  std::uint16_t port = 9464;                                           // 0: a free one
   std::chrono::milliseconds serve = std::chrono::milliseconds::max();  // until a signal
 };
 
@@ -161,10 +161,11 @@ int main(int argc, char** argv) {
   // [example_serve]
   auto metrics = stage6::MetricsServer::start({
       .port = config.port,
-      .render = [&] {
-        const std::array<stage6::Stats, 2> pools = {fast.stats(), starved.stats()};
-        return stage6::prometheus_text(pools);
-      },
+      .render =
+          [&] {
+            const std::array<stage6::Stats, 2> pools = {fast.stats(), starved.stats()};
+            return stage6::prometheus_text(pools);
+          },
   });
   // [example_serve]
   if (!metrics) {

@@ -8,8 +8,8 @@
 
 #include <array>
 #include <chrono>
-#include <span>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "common/net/endpoint.hpp"
