@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -21,11 +22,15 @@
 #include <thread>
 #include <vector>
 
+#include "common/echo/echo_client.hpp"
+#include "common/echo/echo_server.hpp"
 #include "common/net/error.hpp"
 #include "common/net/io.hpp"
 #include "common/net/tcp.hpp"
 #include "common/testing/child_process.hpp"
 #include "common/testing/fd_count.hpp"
+#include "exposition.hpp"
+#include "pool.hpp"
 
 namespace tcppool::stage6 {
 namespace {
@@ -727,6 +732,58 @@ TEST_F(Stage6MetricsHttp, ManyClientsAtOnceAreAllServedFreshPages) {
   EXPECT_EQ(st.responses_with(HttpStatus::kOk), std::uint64_t{kClients * kScrapes});
   EXPECT_EQ(st.refused, 0u);
   EXPECT_EQ(st.loop_errors, 0u);
+}
+
+// The real thing: a pool under load while 16 scrapers ask for its page as fast as they can.
+// The scrapes read stats() on the server's thread, which takes no lock a lease takes: the
+// pool's requests all succeed, every scrape is a valid page, and the last one counts every lease.
+TEST_F(Stage6MetricsHttp, ScrapesUnderLoadNeitherStallNorBreakThePool) {
+  auto echo = echo::EchoServer::start({});
+  ASSERT_TRUE(echo);
+  Pool pool({.endpoint = (*echo)->endpoint().to_string(),
+             .max_idle = 4,
+             .max_open = 4,
+             .name = "scraped"});
+  MetricsServer& s = start({.max_connections = 64, .render = [&] {
+                              const Stats stats[] = {pool.stats()};
+                              return prometheus_text(stats);
+                            }});
+  constexpr int kWorkers = 4, kEach = 500, kScrapers = 16, kScrapes = 20;
+  std::atomic<int> failed{0}, pages{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int w = 0; w < kWorkers; ++w) {
+      threads.emplace_back([&, w] {
+        std::array<std::byte, 64> request{}, reply{};
+        for (int i = 0; i < kEach; ++i) {
+          echo::fill_pattern(request, static_cast<std::uint64_t>(w) << 32 | i);
+          auto r = pool.run([&](Lease& lease) {
+            return echo::round_trip(lease.fd(), request, reply, net::Deadline::after(10s));
+          });
+          if (!r) ++failed;
+        }
+      });
+    }
+    for (int c = 0; c < kScrapers; ++c) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kScrapes; ++i) {
+          auto r = ask(s, kGet);
+          if (r && r->status == 200 &&
+              r->body.find("tcppool_acquires_total{pool=\"scraped\"} ") != std::string::npos) {
+            ++pages;
+          }
+        }
+      });
+    }
+  }
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(pages.load(), kScrapers * kScrapes);
+  auto last = ask(s, kGet);
+  ASSERT_TRUE(last && last->status == 200);
+  EXPECT_NE(last->body.find("tcppool_acquires_total{pool=\"scraped\"} " +
+                            std::to_string(kWorkers * kEach) + "\n"),
+            std::string::npos)
+      << last->body.substr(0, 2000);
 }
 
 // ---- options, start and stop --------------------------------------------------------------

@@ -86,13 +86,17 @@ class PoolAdapter final : public PoolUnderTest {
       // Stage 5 on: a context for the whole request, and a shorter one for waiting for a
       // connection. The I/O has the request's whole deadline: a deadline that ends in the
       // middle of an exchange costs the connection (its state is then unknown).
+      // Through run(), as stage 4's requests go: an echo is idempotent, so one that met a
+      // connection the server had closed is retried once, on a fresh connection, within the
+      // acquire's context (run() discards a connection whose request failed).
       auto ctx = Pool::Context::background().with_timeout(limits.request);
-      auto lease = pool_.acquire(ctx.with_timeout(limits.acquire));
-      if (!lease) return std::unexpected(lease.error().code());
-      waited = net::Clock::now() - start;
-      auto r = echo::round_trip(lease->fd(), request, reply, ctx.deadline());
-      if (!r) lease->discard();
-      return r;
+      return pool_.run(
+          ctx.with_timeout(limits.acquire),
+          [&](typename Pool::Lease& lease) {
+            if (!waited) waited = net::Clock::now() - start;  // the first lease
+            return echo::round_trip(lease.fd(), request, reply, ctx.deadline());
+          },
+          Pool::Idempotent::kYes);
     }
     auto echo = [&](typename Pool::Lease& lease) {
       if (!waited) waited = net::Clock::now() - start;  // the first lease: run() may retry
