@@ -220,9 +220,9 @@ struct PoolCore {
   // earlier of Options::dial_timeout and `until` (what the acquire has left), all of them by
   // Options::retry.budget, and a cancellation of `ctx` ends a connect or a backoff at once.
   std::expected<Conn, std::error_code> open_connection(const Context& ctx, net::Deadline until) {
-    auto socket = retry.dial(
-        [&](net::Deadline d) { return net::dial(endpoint, earliest(d, until), ctx.stop_token()); },
-        options.dial_timeout, [&](Clock::time_point t) { return sleep_until(t, until, ctx); });
+    auto socket =
+        retry.dial([&](net::Deadline d) { return attempt(d, until, ctx); }, options.dial_timeout,
+                   [&](Clock::time_point t) { return sleep_until(t, until, ctx); });
     if (!socket) return std::unexpected(socket.error());
     return new_conn(std::move(*socket));
   }
@@ -252,6 +252,18 @@ struct PoolCore {
   // reason, when the pool closes (kPoolClosed), `ctx` is cancelled (kCancelled) or `until`
   // passes first (kAcquireTimeout). A cancellation of `ctx` wakes the wait through a callback
   // that notifies under mu: registered, and destroyed, with mu released (see the channel).
+  // One connect, bounded by the attempt's own deadline `d` and the caller's `until`. A connect
+  // that the caller's deadline cut short fails with Errc::kAcquireTimeout, not the attempt's
+  // kTimeout, so that the retry policy does not hold the caller's impatience against the server.
+  std::expected<net::Socket, std::error_code> attempt(net::Deadline d, net::Deadline until,
+                                                      const Context& ctx) {
+    auto s = net::dial(endpoint, earliest(d, until), ctx.stop_token());
+    if (!s && s.error() == Errc::kTimeout && until.expired() && !d.expired()) {
+      return fail(Errc::kAcquireTimeout);
+    }
+    return s;
+  }
+
   std::error_code sleep_until(Clock::time_point t, net::Deadline until, const Context& ctx) {
     if (until.when() < t) t = until.when();
     std::optional<std::stop_callback<Notify>> on_cancel;

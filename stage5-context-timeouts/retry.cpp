@@ -22,6 +22,16 @@ bool is_transient(const std::error_code& ec) noexcept {
   return false;
 }
 
+namespace {
+
+// Whether a failed attempt or backoff was its caller's doing: the caller's deadline, a
+// cancellation, or the pool closing.
+bool callers_doing(const std::error_code& ec) {
+  return ec == Errc::kCancelled || ec == Errc::kAcquireTimeout || ec == Errc::kPoolClosed;
+}
+
+}  // namespace
+
 DialRetry::DialRetry(const RetryOptions& options, std::uint64_t seed)
     : options_(options), rng_(seed != 0 ? seed : std::random_device{}()) {}
 
@@ -77,6 +87,10 @@ std::expected<net::Socket, std::error_code> DialRetry::dial(const Attempt& attem
       record(true, pass, Clock::now());
       return s;
     }
+    if (callers_doing(s.error())) {  // the caller gave up: nothing learned about the server
+      abandon(pass);
+      return s;
+    }
     // A probe decides alone, without retries; anything else retries what may pass.
     bool again = pass == Pass::kGo && n < options_.attempts && is_transient(s.error());
     auto resume = again ? Clock::now() + backoff(n) : give_up;
@@ -85,13 +99,22 @@ std::expected<net::Socket, std::error_code> DialRetry::dial(const Attempt& attem
       return s;
     }
     if (auto cut = sleep(resume)) {
-      record(false, pass, Clock::now());
+      if (callers_doing(cut)) {
+        abandon(pass);
+      } else {
+        record(false, pass, Clock::now());
+      }
       return std::unexpected(cut);
     }
     if (open()) return fail(Errc::kServerUnavailable);  // others gave up meanwhile
   }
 }
 // [dial]
+
+void DialRetry::abandon(Pass pass) {
+  std::scoped_lock lock(mu_);
+  if (pass == Pass::kProbe) probing_ = false;
+}
 
 bool DialRetry::open() const {
   std::scoped_lock lock(mu_);

@@ -394,7 +394,7 @@ struct PoolCore {
     auto socket = retry.dial(
         [&](net::Deadline d) {
           Counters::add(metrics.counters.dials);
-          auto s = net::dial(endpoint, earliest(d, until), ctx.stop_token());
+          auto s = attempt(d, until, ctx);
           if (!s) Counters::add(metrics.counters.dial_failures);
           return s;
         },
@@ -439,6 +439,18 @@ struct PoolCore {
   // reason, when the pool closes (kPoolClosed), `ctx` is cancelled (kCancelled) or `until`
   // passes first (kAcquireTimeout). A cancellation of `ctx` wakes the wait through a callback
   // that notifies under mu: registered, and destroyed, with mu released (see the channel).
+  // One connect, bounded by the attempt's own deadline `d` and the caller's `until`. A connect
+  // that the caller's deadline cut short fails with Errc::kAcquireTimeout, not the attempt's
+  // kTimeout, so that the retry policy does not hold the caller's impatience against the server.
+  std::expected<net::Socket, std::error_code> attempt(net::Deadline d, net::Deadline until,
+                                                      const Context& ctx) {
+    auto s = net::dial(endpoint, earliest(d, until), ctx.stop_token());
+    if (!s && s.error() == Errc::kTimeout && until.expired() && !d.expired()) {
+      return fail(Errc::kAcquireTimeout);
+    }
+    return s;
+  }
+
   std::error_code sleep_until(Clock::time_point t, net::Deadline until, const Context& ctx) {
     if (until.when() < t) t = until.when();
     std::optional<std::stop_callback<Notify>> on_cancel;

@@ -84,6 +84,11 @@ class DialRetry {
   /// failure counts towards opening it, and a failed probe opens it again at once.
   void record(bool succeeded, Pass pass, net::Clock::time_point now);
 
+  /// Records a dial its caller gave up on (its deadline passed, it was cancelled, the pool
+  /// closed): it says nothing about the server, so it counts neither way; a probe cut short
+  /// lets the next caller probe.
+  void abandon(Pass pass);
+
   /// Returns true while the breaker is open or probing.
   bool open() const;
 
@@ -95,7 +100,10 @@ class DialRetry {
 
   /// Dials with `attempt` as the options say: the breaker first (Errc::kServerUnavailable
   /// when it fails fast), then attempts, each with a deadline no later than `timeout` from its
-  /// start or the budget, with a backoff after each transient failure. Records the outcome.
+  /// start or the budget, with a backoff after each transient failure. Records the outcome,
+  /// unless the caller gave up: an attempt that fails with Errc::kCancelled, Errc::kAcquireTimeout
+  /// or Errc::kPoolClosed (the attempt says so when its caller's deadline, not its own, cut it
+  /// short), or a backoff that `sleep` cuts short, is abandon()ed, not held against the server.
   /// Fails with the last attempt's error, or with the error `sleep` returns when a backoff is
   /// cut short: the retries stop when the caller's context ends.
   std::expected<net::Socket, std::error_code> dial(const Attempt& attempt,

@@ -277,6 +277,56 @@ TYPED_TEST_P(DeadlinesConformance, ADialIsBoundedByTheContext) {
   EXPECT_LT(net::Clock::now() - start, TestFixture::kSlack);
 }
 
+// A dial its caller gave up on says nothing about the server: with a breaker that opens after
+// one failed dial, acquires whose deadlines cut their dials short, or that are cancelled while
+// dialing, must not make the pool fail fast (Errc::kServerUnavailable) for the callers after
+// them; a refused dial, the server's doing, does.
+TYPED_TEST_P(DeadlinesConformance, ADialItsCallerGaveUpOnDoesNotOpenTheBreaker) {
+  using namespace std::chrono_literals;
+  auto listener = net::listen_on(net::Endpoint::loopback(0), 1);
+  ASSERT_TRUE(listener);
+  auto o = this->options(1);
+  o.endpoint = "127.0.0.1:" + std::to_string(*net::local_port(listener->fd()));
+  o.dial_timeout = std::chrono::seconds(30);
+  o.retry.open_after = 1;
+  o.retry.cooldown = std::chrono::seconds(30);
+  std::vector<net::Socket> fill;  // fill the backlog: the next SYN is dropped
+  for (int i = 0; i < 16; ++i) {
+    auto s = net::dial(*net::Endpoint::parse(o.endpoint), net::Deadline::after(100ms));
+    if (!s) break;
+    fill.push_back(std::move(*s));
+  }
+  TypeParam pool(o);
+  for (int i = 0; i < 3; ++i) {
+    auto lease = pool.acquire(TestFixture::Context::background().with_timeout(50ms));
+    ASSERT_FALSE(lease);
+    EXPECT_EQ(lease.error(), Errc::kAcquireTimeout) << i << ": " << lease.error();
+  }
+  {
+    auto [ctx, cancel] = TestFixture::Context::background().with_cancel();
+    const auto dials = net::dial_count();
+    std::jthread canceller([&, cancel = cancel] {  // once the dial waits for its SYN's answer
+      EXPECT_TRUE(eventually([&] { return net::dial_count() > dials; }));
+      cancel();
+    });
+    auto lease = pool.acquire(ctx);
+    ASSERT_FALSE(lease);
+    EXPECT_EQ(lease.error(), Errc::kCancelled) << lease.error();
+  }
+  auto after = pool.acquire(TestFixture::Context::background().with_timeout(50ms));
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error(), Errc::kAcquireTimeout)
+      << "the breaker opened on the callers' impatience: " << after.error();
+  // The server's own refusal does open it.
+  fill.clear();
+  listener->reset();
+  auto refused = pool.acquire(TestFixture::Context::background().with_timeout(1s));
+  ASSERT_FALSE(refused);
+  auto fast = pool.acquire(TestFixture::Context::background().with_timeout(1s));
+  ASSERT_FALSE(fast);
+  EXPECT_EQ(fast.error(), Errc::kServerUnavailable) << fast.error();
+}
+
 // Dial retries stop when the context ends: a cancellation ends a backoff at once.
 TYPED_TEST_P(DeadlinesConformance, DialRetriesStopWhenTheContextIsCancelled) {
   using namespace std::chrono_literals;
@@ -376,7 +426,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     CancellationsRacingReleasesLoseNothing,
     AStalledServersRequestFailsAtItsIoDeadlineAndIsDiscarded, IoTimeoutBoundsIoWithoutADeadline,
     CancellationWakesABlockedReceiveAtOnce, ADialIsBoundedByTheContext,
-    DialRetriesStopWhenTheContextIsCancelled, DrainReturnsLeasesForcesStragglersAndRefusesAcquires,
+    DialRetriesStopWhenTheContextIsCancelled, ADialItsCallerGaveUpOnDoesNotOpenTheBreaker,
+    DrainReturnsLeasesForcesStragglersAndRefusesAcquires,
     InvalidTimeoutsAreRejectedNamingTheOption);
 
 }  // namespace tcppool::testing
