@@ -5,6 +5,9 @@
 #   make tsan          the same suites under ThreadSanitizer (build/tsan)
 #   make bench         run every stage's benchmarks and write build/bench/report.{md,json,png,svg}
 #   make bench-quick   the same scenarios, briefly (CI runs it so the harness cannot rot)
+#   make stress        10^6 verified echoes per stage through faults and cancellations, every
+#                      invariant checked (STAGE=N: one stage; docs/stress.md)
+#   make stress-quick  the same, briefly, under ASan + UBSan and under TSan (CI runs it)
 #   make docs          the site (build/docs/html) and a GitHub-style rendering (build/docs/gfm),
 #                      both checked (docs/writing-docs.md)
 #   make snippets      refresh the code excerpts in the pages, and their line links
@@ -23,12 +26,13 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 ENDPOINT ?=
+STAGE ?=
 
 configure = cmake -S . -B build/$(1) -DCMAKE_BUILD_TYPE=$(2) $(3) $(CMAKE_FLAGS) >/dev/null
 build = cmake --build build/$(1) -j $(JOBS) $(2)
 
-.PHONY: all release test tsan bench bench-quick docs snippets numbers reference-run diagrams \
-        docs-shots diff format format-check clean help
+.PHONY: all release test tsan bench bench-quick stress stress-quick docs snippets numbers \
+        reference-run diagrams docs-shots diff format format-check clean help
 
 all: release
 
@@ -58,6 +62,22 @@ bench: release
 bench-quick: release
 	@scripts/ensure-deps.sh bench
 	@scripts/bench.sh --mode quick $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+
+# Only the stress binaries are built: a run of them needs nothing else.
+stress:
+	@scripts/ensure-deps.sh build
+	@$(call configure,release,Release,)
+	@$(call build,release,--target stress_binaries)
+	@scripts/stress.sh --bin build/release --mode full $(if $(STAGE),--stage $(STAGE))
+
+stress-quick:
+	@scripts/ensure-deps.sh build
+	@$(call configure,asan,Debug,-DTCPPOOL_SANITIZE=address)
+	@$(call build,asan,--target stress_binaries)
+	@$(call configure,tsan,Debug,-DTCPPOOL_SANITIZE=thread)
+	@$(call build,tsan,--target stress_binaries)
+	@scripts/stress.sh --bin build/asan --mode quick $(if $(STAGE),--stage $(STAGE))
+	@scripts/stress.sh --bin build/tsan --mode quick $(if $(STAGE),--stage $(STAGE))
 
 # Every page of the repository: docs/, the READMEs (not the checker's test input).
 DOCS_PAGES = $(shell git ls-files --cached --others --exclude-standard '*.md' | \
@@ -109,4 +129,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,19p' Makefile | sed 's/^# //'
+	@sed -n '3,22p' Makefile | sed 's/^# //'

@@ -1,0 +1,9 @@
+// stage4-health-keepalive/pool_stress.cpp: runs the shared stress driver (common/stress, `make
+// stress`) on this stage's pool.
+#include "pool.hpp"
+
+#include "common/stress/adapter.hpp"
+
+int main(int argc, char** argv) {
+  return tcppool::stress::run_stage<tcppool::stage4::Pool>(argc, argv, "stage4");
+}

@@ -1,0 +1,9 @@
+// stage5-context-timeouts/pool_stress.cpp: runs the shared stress driver (common/stress, `make
+// stress`) on this stage's pool.
+#include "pool.hpp"
+
+#include "common/stress/adapter.hpp"
+
+int main(int argc, char** argv) {
+  return tcppool::stress::run_stage<tcppool::stage5::Pool>(argc, argv, "stage5");
+}
