@@ -97,6 +97,17 @@ docs-shots: docs
 diff:
 	@scripts/stage-diff.sh $(N)
 
+# make fuzz: every libFuzzer target in fuzz/ for FUZZ_SECONDS each (FUZZ=name runs one),
+# built with clang in build/fuzz; fails if one finds an input that breaks it. fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ ?=
+.PHONY: fuzz
+fuzz:
+	@scripts/ensure-deps.sh build fuzz
+	@$(call configure,fuzz,Debug,-DCMAKE_CXX_COMPILER=clang++-19 -DTCPPOOL_FUZZ=ON)
+	@$(call build,fuzz,--target fuzz_targets)
+	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ)
+
 format:
 	@scripts/ensure-deps.sh format
 	git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' | xargs clang-format -i
