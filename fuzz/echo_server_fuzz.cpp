@@ -16,9 +16,10 @@
 //
 // Faults (F): l latency N * 100us, i idle close N ms, a max age N ms, r reset probability
 // N / 15, m max connections N % 4 (0: off), p accepting paused when N is odd, d accept delay
-// N * 100us. Every value is within Limits. Waits, stalls and downtimes share a budget of
-// kTimeBudget per input, and the bytes sent one of kTurnsOfBytes server buffers (a 1-byte
-// buffer echoes a byte a loop turn), so an input costs milliseconds.
+// N * 100us, s a stall of N % 9 ms every 10 ms (0: off). Every value is within Limits. Waits,
+// stalls and downtimes share a budget of kTimeBudget per input, and the bytes sent one of
+// kTurnsOfBytes server buffers (a 1-byte buffer echoes a byte a loop turn), so an input costs
+// milliseconds.
 //
 // What every input checks:
 //   - the bytes each connection receives are a prefix of the bytes it sent (after every read);
@@ -80,7 +81,7 @@ constexpr Clock::duration kSettleLimit = 5s;
 // Indexed by b % 5, so that '0'..'4' pick 1, 7, 64, 4096 and 65536 bytes.
 constexpr std::size_t kBufferSizes[] = {64, 4096, 65536, 1, 7};
 constexpr std::string_view kActions = "csbrwhxqtof";
-constexpr std::string_view kFaultFields = "liarmpd";
+constexpr std::string_view kFaultFields = "liarmpds";
 
 // Picks a letter's index in `letters`, or else the byte's value modulo their number.
 std::size_t pick(std::uint8_t b, std::string_view letters) {
@@ -120,7 +121,8 @@ class Session {
       }
       case 'b': {
         Client& c = client(in);
-        send(c, std::string(16 * 1024 * (in.byte() % 16), 'b'));
+        static const std::string bulk(15 * 16 * 1024, 'b');
+        send(c, std::string_view(bulk).substr(0, 16 * 1024 * (in.byte() % 16)));
         break;
       }
       case 'r':
@@ -251,6 +253,10 @@ class Session {
         break;
       case 'd':
         f.accept_delay = 100us * n;
+        break;
+      case 's':
+        f.stall = std::chrono::milliseconds(n % 9);
+        f.stall_every = f.stall.count() > 0 ? echo::Limits::kMinStallEvery : 0ms;
         break;
     }
     lossy_ = lossy_ || f.idle_close.count() > 0 || f.max_age.count() > 0 ||
