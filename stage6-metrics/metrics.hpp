@@ -147,11 +147,11 @@ std::string_view to_string(EventKind kind) noexcept;
 /// One event. `where` and `held` are set for kSuspectedLeak: the acquire() call that took the
 /// lease, and how long it had been held when it was reported.
 struct Event {
-  EventKind kind{};     ///< What happened.
-  std::string pool;     ///< Options::name.
-  std::string message;  ///< One line, for a log.
-  std::error_code error{};           ///< The error behind it, when there is one.
-  std::source_location where{};      ///< kSuspectedLeak: the acquire() call that took the lease.
+  EventKind kind{};                 ///< What happened.
+  std::string pool;                 ///< Options::name.
+  std::string message;              ///< One line, for a log.
+  std::error_code error{};          ///< The error behind it, when there is one.
+  std::source_location where{};     ///< kSuspectedLeak: the acquire() call that took the lease.
   std::chrono::nanoseconds held{};  ///< kSuspectedLeak: how long the lease had been held.
 };
 
