@@ -16,6 +16,8 @@
 #   make diagrams      render docs/diagrams/*.dot into docs/images/*.svg
 #   make docs-shots    screenshots of the site in headless Chromium (build/docs/shots)
 #   make diff N=k      what stage k adds to stage k-1 (tests excluded)
+#   make fuzz          every libFuzzer target for FUZZ_SECONDS (60) each (fuzz/README.md)
+#   make netfaults     every stage under real network faults, measured (root; netfaults/README.md)
 #   make format        clang-format every source file (make format-check: fail if one would change)
 #   make clean         remove build/
 #
@@ -32,7 +34,7 @@ configure = cmake -S . -B build/$(1) -DCMAKE_BUILD_TYPE=$(2) $(3) $(CMAKE_FLAGS)
 build = cmake --build build/$(1) -j $(JOBS) $(2)
 
 .PHONY: all release test tsan bench bench-quick stress stress-quick docs snippets numbers \
-        reference-run diagrams docs-shots diff format format-check clean help
+        reference-run diagrams docs-shots diff netfaults format format-check clean help
 
 all: release
 
@@ -116,6 +118,26 @@ docs-shots: docs
 
 diff:
 	@scripts/stage-diff.sh $(N)
+
+# make fuzz: every libFuzzer target in fuzz/ for FUZZ_SECONDS each (FUZZ=name runs one),
+# built with clang in build/fuzz; fails if one finds an input that breaks it. fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ ?=
+.PHONY: fuzz
+fuzz:
+	@scripts/ensure-deps.sh build fuzz
+	@$(call configure,fuzz,Debug,-DCMAKE_CXX_COMPILER=clang++-19 -DTCPPOOL_FUZZ=ON)
+	@$(call build,fuzz,--target fuzz_targets)
+	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ)
+
+# make netfaults: a blackholed server, a peer that vanishes mid-connection and 5-20 % packet
+# loss, across a veth pair into a network namespace (root only), against every stage at once.
+# Prints markdown tables and writes them to build/netfaults/report.md. netfaults/README.md.
+netfaults:
+	@scripts/ensure-deps.sh build
+	@$(call configure,release,Release,)
+	@$(call build,release,--target netfaults)
+	build/release/netfaults/netfaults --out build/netfaults/report.md
 
 format:
 	@scripts/ensure-deps.sh format

@@ -3,7 +3,7 @@
 # apt-get (as root, or through passwordless sudo). Otherwise prints the exact command to run and
 # fails. Quick and silent when everything is present.
 #
-# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots)
+# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots fuzz)
 #
 #   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests;
 #           curl for the tests of stage 6's /metrics endpoint; iproute2 and nftables for the
@@ -56,6 +56,15 @@ for group in "$@"; do
       ;;
     format)
       need_cmd clang-format clang-format
+      ;;
+    fuzz)
+      # make fuzz: clang 19 and its libFuzzer runtime; llvm-symbolizer for the stack traces.
+      # Not clang 14, Debian 12's default: libstdc++ 12 defines std::expected only when
+      # __cpp_concepts >= 202002L, and clang 14 sets 201907L. Clang 19, also a Debian 12
+      # package, sets 202002L.
+      need_cmd clang++-19 clang-19
+      need_file libclang-rt-19-dev /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-*.a
+      need_cmd llvm-symbolizer llvm
       ;;
     *)
       echo "ensure-deps: unknown group '$group'" >&2

@@ -9,6 +9,7 @@
 
 #include "common/net/error.hpp"
 #include "common/testing/conformance/basic.hpp"
+#include "common/testing/conformance/network_faults.hpp"
 #include "common/testing/echo_fixture.hpp"
 #include "common/testing/fd_count.hpp"
 
@@ -16,6 +17,7 @@ namespace stage = tcppool::stage1;
 
 namespace tcppool::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage1Basic, BasicConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage1NetworkFaults, NetworkFaultsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {

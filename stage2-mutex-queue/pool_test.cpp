@@ -11,6 +11,7 @@
 #include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
 #include "common/testing/conformance/basic.hpp"
+#include "common/testing/conformance/network_faults.hpp"
 #include "common/testing/conformance/reuse.hpp"
 #include "common/testing/echo_fixture.hpp"
 
@@ -19,6 +20,7 @@ namespace stage = tcppool::stage2;
 namespace tcppool::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage2Basic, BasicConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage2Reuse, ReuseConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage2NetworkFaults, NetworkFaultsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {

@@ -8,6 +8,7 @@
 #include "common/net/tcp.hpp"
 #include "common/testing/conformance/basic.hpp"
 #include "common/testing/conformance/bounded.hpp"
+#include "common/testing/conformance/network_faults.hpp"
 #include "common/testing/conformance/reuse.hpp"
 #include "common/testing/echo_fixture.hpp"
 
@@ -17,6 +18,7 @@ namespace tcppool::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage3Basic, BasicConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage3Reuse, ReuseConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage3Bounded, BoundedConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage3NetworkFaults, NetworkFaultsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {

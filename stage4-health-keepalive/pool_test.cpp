@@ -9,6 +9,7 @@
 #include "common/testing/conformance/basic.hpp"
 #include "common/testing/conformance/bounded.hpp"
 #include "common/testing/conformance/health.hpp"
+#include "common/testing/conformance/network_faults.hpp"
 #include "common/testing/conformance/reuse.hpp"
 #include "common/testing/echo_fixture.hpp"
 
@@ -19,6 +20,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Stage4Basic, BasicConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage4Reuse, ReuseConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage4Bounded, BoundedConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage4Health, HealthConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage4NetworkFaults, NetworkFaultsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {

@@ -10,6 +10,7 @@
 #include "common/testing/conformance/bounded.hpp"
 #include "common/testing/conformance/deadlines.hpp"
 #include "common/testing/conformance/health.hpp"
+#include "common/testing/conformance/network_faults.hpp"
 #include "common/testing/conformance/reuse.hpp"
 #include "common/testing/echo_fixture.hpp"
 
@@ -21,6 +22,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Reuse, ReuseConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Bounded, BoundedConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Health, HealthConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Deadlines, DeadlinesConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage5NetworkFaults, NetworkFaultsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {

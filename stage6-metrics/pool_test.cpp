@@ -11,6 +11,7 @@
 #include "common/testing/conformance/deadlines.hpp"
 #include "common/testing/conformance/health.hpp"
 #include "common/testing/conformance/metrics.hpp"
+#include "common/testing/conformance/network_faults.hpp"
 #include "common/testing/conformance/reuse.hpp"
 #include "common/testing/echo_fixture.hpp"
 
@@ -23,6 +24,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Bounded, BoundedConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Health, HealthConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Deadlines, DeadlinesConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Metrics, MetricsConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage6NetworkFaults, NetworkFaultsConformance, stage::Pool);
 }  // namespace tcppool::testing
 
 namespace {

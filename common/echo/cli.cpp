@@ -13,14 +13,31 @@
 namespace tcppool::echo {
 namespace {
 
+// Returns what the user typed, for a message: in single quotes, each byte that is not
+// printable ASCII written as \xNN, so that a control character in an argument can neither
+// split the message nor act on the terminal.
+std::string shown(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) {
+      out += c;
+    } else {
+      out.append("\\x").append(1, kHex[byte >> 4]).append(1, kHex[byte & 0xf]);
+    }
+  }
+  return out + "'";
+}
+
 template <typename T>
 std::expected<T, std::string> parse_number(std::string_view text, T max) {
   T value{};
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc() || ptr != end || value > max) {
-    return std::unexpected("expected a number in 0.." + std::to_string(max) + ", got '" +
-                           std::string(text) + "'");
+    return std::unexpected("expected a number in 0.." + std::to_string(max) + ", got " +
+                           shown(text));
   }
   return value;
 }
@@ -31,7 +48,7 @@ std::expected<std::size_t, std::string> parse_count(std::string_view text, std::
   auto n = parse_number<std::size_t>(text, max);
   if (!n || *n < min) {
     return std::unexpected("expected a number in " + std::to_string(min) + ".." +
-                           std::to_string(max) + ", got '" + std::string(text) + "'");
+                           std::to_string(max) + ", got " + shown(text));
   }
   return *n;
 }
@@ -41,7 +58,7 @@ std::expected<double, std::string> parse_probability(std::string_view text) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc() || ptr != end || !(value >= 0.0 && value <= 1.0)) {
-    return std::unexpected("expected a probability in [0, 1], got '" + std::string(text) + "'");
+    return std::unexpected("expected a probability in [0, 1], got " + shown(text));
   }
   return value;
 }
@@ -52,8 +69,7 @@ std::expected<Clock::duration, std::string> parse_duration(std::string_view text
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   if (digits == 0)
-    return std::unexpected("expected a duration such as 250us, 50ms or 2s, got '" +
-                           std::string(text) + "'");
+    return std::unexpected("expected a duration such as 250us, 50ms or 2s, got " + shown(text));
   auto count = parse_number<std::int64_t>(text.substr(0, digits), 1'000'000'000);
   if (!count) return std::unexpected(count.error());
   std::string_view unit = text.substr(digits);
@@ -62,10 +78,10 @@ std::expected<Clock::duration, std::string> parse_duration(std::string_view text
   if (unit == "ms") return duration_cast<Clock::duration>(milliseconds(*count));
   if (unit == "s") return duration_cast<Clock::duration>(seconds(*count));
   if (unit.empty()) {
-    return std::unexpected("missing unit in '" + std::string(text) + "': use us, ms or s");
+    return std::unexpected("missing unit in " + shown(text) + ": use us, ms or s");
   }
-  return std::unexpected("unknown unit '" + std::string(unit) + "' in '" + std::string(text) +
-                         "': use us, ms or s");
+  return std::unexpected("unknown unit " + shown(unit) + " in " + shown(text) +
+                         ": use us, ms or s");
 }
 
 namespace {
@@ -79,8 +95,7 @@ std::expected<std::chrono::milliseconds, std::string> parse_millis(std::string_v
   auto d = parse_duration(text);
   if (!d) return std::unexpected(d.error());
   if (*d % std::chrono::milliseconds(1) != Clock::duration::zero()) {
-    return std::unexpected("must be a whole number of milliseconds, got '" + std::string(text) +
-                           "'");
+    return std::unexpected("must be a whole number of milliseconds, got " + shown(text));
   }
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
@@ -98,7 +113,7 @@ constexpr std::pair<std::string_view, Setter> kValueFlags[] = {
      [](std::string_view v, CliConfig& c) -> std::expected<void, std::string> {
        // The host grammar of net::HostPort, checked here so a typo fails before anything runs.
        if (auto host = net::HostPort::parse_host(v, 0); !host) {
-         return std::unexpected("'" + std::string(v) + "': " + host.error().message());
+         return std::unexpected(shown(v) + ": " + host.error().message());
        }
        c.server.address = std::string(v);
        return {};
@@ -108,8 +123,8 @@ constexpr std::pair<std::string_view, Setter> kValueFlags[] = {
        // As in net::HostPort: decimal without leading zeros, so "00080" is refused, not 80.
        auto port = parse_number<std::uint16_t>(v, 65535);
        if (!port || (v.size() > 1 && v.front() == '0')) {
-         return std::unexpected("expected a number in 0..65535 without leading zeros, got '" +
-                                std::string(v) + "'");
+         return std::unexpected("expected a number in 0..65535 without leading zeros, got " +
+                                shown(v));
        }
        c.server.port = *port;
        return {};
@@ -227,11 +242,11 @@ std::expected<CliConfig, std::string> parse_cli(std::span<const std::string_view
       continue;
     }
     if (!flag.starts_with("--")) {
-      return std::unexpected("unexpected argument '" + std::string(flag) + "'");
+      return std::unexpected("unexpected argument " + shown(flag));
     }
     auto known = std::ranges::find(kValueFlags, flag, &std::pair<std::string_view, Setter>::first);
     if (known == std::end(kValueFlags)) {
-      return std::unexpected("unknown flag '" + std::string(flag) + "' (see --help)");
+      return std::unexpected("unknown flag " + shown(flag) + " (see --help)");
     }
     if (i + 1 >= args.size()) return std::unexpected(std::string(flag) + ": missing value");
     if (auto set = known->second(args[++i], config); !set) {

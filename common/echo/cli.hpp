@@ -24,7 +24,8 @@ struct CliConfig {
 std::expected<Clock::duration, std::string> parse_duration(std::string_view text);
 
 /// Parses the arguments after the program name. Fails with a message naming the flag and the
-/// reason, e.g. "--port: expected a number in 0..65535, got '70000'". The server's own checks
+/// reason, e.g. "--port: expected a number in 0..65535, got '70000'": what the user typed in
+/// single quotes, each byte that is not printable ASCII as \xNN. The server's own checks
 /// (Options::validate()) apply too, and their messages name flags, not fields: "--stall: 100ms
 /// is not shorter than --stall-every (50ms): ...".
 std::expected<CliConfig, std::string> parse_cli(std::span<const std::string_view> args);

@@ -245,6 +245,19 @@ TEST(EchoCli, UnknownFlagsAndArgumentsAreRejected) {
   EXPECT_THAT(error_of({"-p", "7"}), HasSubstr("'-p'"));
 }
 
+// Found by fuzzing (fuzz/regressions/echo_cli/): a control byte in an argument went into the
+// message as it was, so a newline split it and an escape sequence could act on the terminal.
+TEST(EchoCli, ErrorsShowControlBytesEscaped) {
+  EXPECT_EQ(error_of({"--port", "1\n2"}),
+            "--port: expected a number in 0..65535 without leading zeros, got '1\\x0a2'");
+  EXPECT_EQ(error_of({"--stall-every\x1f"
+                      "50ms"}),
+            "unknown flag '--stall-every\\x1f50ms' (see --help)");
+  EXPECT_EQ(error_of({"\x1b[2J"}), "unexpected argument '\\x1b[2J'");
+  EXPECT_THAT(error_of({"--address", "a\tb"}), HasSubstr("--address: 'a\\x09b': "));
+  EXPECT_THAT(error_of({"--latency", "5\xffms"}), HasSubstr("unknown unit '\\xffms'"));
+}
+
 TEST(EchoCli, AMissingValueNamesTheFlag) {
   for (std::string_view flag : {"--address", "--port", "--buffer", "--max-conns", "--reset-prob",
                                 "--seed", "--latency", "--idle-close", "--max-age", "--stall"}) {

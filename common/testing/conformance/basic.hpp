@@ -8,7 +8,11 @@
 //                              threads
 //   reuse.hpp     stage 2+     idle connections are reused; max_idle; prefill
 //   bounded.hpp   stage 3+     max_open holds under load; waiters are served in order
-//   (health, deadlines and metrics suites arrive with stages 4, 5 and 6)
+//   health.hpp    stage 4+     stale, idle, aged and unresponsive connections are found
+//   deadlines.hpp stage 5+     every wait is bounded by a context; drain
+//   network_faults.hpp         every stage: a blackholed server, a lossy link, across a
+//                              real network path (root only)
+//   (a metrics suite arrives with stage 6)
 //
 // Instantiate in the stage's test file, with a prefix naming the stage and the suite:
 //

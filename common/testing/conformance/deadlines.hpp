@@ -7,7 +7,8 @@
 // deadline is checked from below (it lasted at least the deadline) and, against the machine's
 // speed, only from far above (several seconds); a wait that a cancellation ends must end long
 // before any deadline would have. Threads are lined up on events: the pool counting a waiter,
-// the server counting bytes.
+// the server counting bytes. Two tests cut a real network path (netns.hpp: a blackholed server,
+// a peer that vanishes), as root only; elsewhere they are skipped, saying why.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@
 #include "common/net/io.hpp"
 #include "common/net/tcp.hpp"
 #include "common/testing/echo_fixture.hpp"
+#include "common/testing/netns.hpp"
 #include "common/testing/wait.hpp"
 
 namespace tcppool::testing {
@@ -403,6 +405,76 @@ TYPED_TEST_P(DeadlinesConformance, DrainReturnsLeasesForcesStragglersAndRefusesA
       << "every connection closed";
 }
 
+// A blackholed server (its SYNs dropped across a real link, netns.hpp) holds each dial as
+// long as dial_timeout lets it; acquire(ctx) gives up at the context's deadline instead, with
+// the acquire-timeout code and the slot back. Root only; skipped elsewhere, saying why.
+TYPED_TEST_P(DeadlinesConformance, AnAcquireOfABlackholedServerEndsAtItsDeadline) {
+  using namespace std::chrono_literals;
+  auto network = IsolatedNetwork::create();
+  if (!network) GTEST_SKIP() << "skipped: " << network.error();
+  auto server = (*network)->in_namespace(
+      [&] { return echo::EchoServer::start({.address = (*network)->peer_address()}); });
+  ASSERT_TRUE(server) << server.error().message();
+  auto o = this->options(1);
+  o.endpoint = (*server)->endpoint().to_string();
+  o.dial_timeout = 30s;
+  TypeParam pool(o);
+  ASSERT_TRUE((*network)->drop_new_connections());
+  auto start = net::Clock::now();
+  auto lease = pool.acquire(TestFixture::Context::background().with_timeout(200ms));
+  auto took = net::Clock::now() - start;
+  ASSERT_FALSE(lease);
+  EXPECT_EQ(lease.error(), Errc::kAcquireTimeout) << lease.error();
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 200ms + TestFixture::kSlack) << "waited for the 30 s dial_timeout";
+  EXPECT_EQ(pool.open_count(), 0u) << "the slot is back";
+  pool.close();
+  (*server)->stop();
+}
+
+// A peer that vanishes mid-request (every packet dropped once the connection is made, as when
+// its machine loses power) sends neither a reply nor a FIN, and without user_timeout the kernel
+// retransmits for a quarter of an hour. The request's context ends the wait, with
+// Errc::kTimeout; the connection, in an unknown state, is discarded; the next acquire, whose
+// dial meets the same silence, ends at its own deadline. Root only; skipped elsewhere.
+TYPED_TEST_P(DeadlinesConformance, ARequestToAPeerThatVanishedEndsAtItsDeadline) {
+  using namespace std::chrono_literals;
+  auto network = IsolatedNetwork::create();
+  if (!network) GTEST_SKIP() << "skipped: " << network.error();
+  auto server = (*network)->in_namespace(
+      [&] { return echo::EchoServer::start({.address = (*network)->peer_address()}); });
+  ASSERT_TRUE(server) << server.error().message();
+  auto o = this->options(1);
+  o.endpoint = (*server)->endpoint().to_string();
+  o.io_timeout = std::chrono::hours(1);
+  o.dial_timeout = 30s;
+  TypeParam pool(o);
+  auto lease = pool.acquire(TestFixture::Context::background().with_timeout(5s));
+  ASSERT_TRUE(lease) << lease.error();
+  std::vector<std::byte> request(64), reply(64);
+  echo::fill_pattern(request, 1);
+  auto before = TestFixture::Context::background().with_timeout(5s);
+  ASSERT_TRUE(lease->send(request, before));
+  ASSERT_TRUE(lease->receive(reply, before));
+  ASSERT_TRUE((*network)->drop_all());
+  auto start = net::Clock::now();
+  auto ctx = TestFixture::Context::background().with_timeout(300ms);
+  ASSERT_TRUE(lease->send(request, ctx)) << "the kernel takes it; nothing says the peer is gone";
+  auto r = lease->receive(reply, ctx);
+  auto took = net::Clock::now() - start;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::kTimeout) << r.error().message();
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 300ms + TestFixture::kSlack);
+  lease->reset();
+  EXPECT_EQ(pool.open_count(), 0u) << "a connection whose I/O timed out is discarded";
+  auto next = pool.acquire(TestFixture::Context::background().with_timeout(200ms));
+  ASSERT_FALSE(next);
+  EXPECT_EQ(next.error(), Errc::kAcquireTimeout) << next.error();
+  pool.close();
+  (*server)->stop();
+}
+
 TYPED_TEST_P(DeadlinesConformance, InvalidTimeoutsAreRejectedNamingTheOption) {
   auto rejected = [](typename TypeParam::Options o, const std::string& name) {
     try {
@@ -428,6 +500,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     CancellationWakesABlockedReceiveAtOnce, ADialIsBoundedByTheContext,
     DialRetriesStopWhenTheContextIsCancelled, ADialItsCallerGaveUpOnDoesNotOpenTheBreaker,
     DrainReturnsLeasesForcesStragglersAndRefusesAcquires,
+    AnAcquireOfABlackholedServerEndsAtItsDeadline, ARequestToAPeerThatVanishedEndsAtItsDeadline,
     InvalidTimeoutsAreRejectedNamingTheOption);
 
 }  // namespace tcppool::testing
