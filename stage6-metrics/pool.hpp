@@ -494,9 +494,9 @@ std::invoke_result_t<Fn&, Lease&> Pool::run(const Context& ctx, Fn&& fn, Idempot
   if (idempotent == Idempotent::kNo || !reused || !looks_stale(result.error()) || ctx.done()) {
     return result;
   }
-  count_retry();
   auto fresh = acquire(ctx, /*wait=*/true, /*fresh=*/true, where);
   if (!fresh) return std::unexpected(fresh.error().code());
+  count_retry();  // it runs again: a retry whose acquire failed ran nothing
   auto again = fn(*fresh);
   if (!again) fresh->discard();
   return again;

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/echo/echo_server.hpp"
 #include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
 #include "common/testing/echo_fixture.hpp"
@@ -461,6 +462,29 @@ TYPED_TEST_P(MetricsConformance, ARetryIsCounted) {
   EXPECT_EQ(s.acquires, 3u) << "the first lease, the stale one and the fresh one";
 }
 
+// A retry is a request run again: one whose fresh connection could not be had ran nothing,
+// and is not counted.
+TYPED_TEST_P(MetricsConformance, ARetryWhoseAcquireFailsIsNotCounted) {
+  auto own = echo::EchoServer::start({});  // a server of the test's own, to stop mid-request
+  ASSERT_TRUE(own);
+  auto o = this->options(1);
+  o.endpoint = (*own)->endpoint().to_string();
+  o.retry.attempts = 1;
+  TypeParam pool(o);
+  { ASSERT_TRUE(pool.acquire()); }  // one idle connection, so that run() reuses it
+  auto r = pool.run(
+      [&](typename TypeParam::Lease&) -> std::expected<void, std::error_code> {
+        (*own)->stop();  // nothing listens now: the retry's dial is refused
+        return std::unexpected(make_error_code(Errc::kPeerClosed));  // as a stale one fails
+      },
+      TypeParam::Idempotent::kYes);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), std::errc::connection_refused) << r.error().message();
+  auto s = pool.stats();
+  EXPECT_EQ(s.retries, 0u) << "the retry never ran";
+  EXPECT_EQ(s.acquire_failures, 1u) << "its acquire failed";
+}
+
 // Under load from several threads the books still balance: every lease counted and timed once,
 // every connection dialed open or closed for one reason, and after close() every gauge at rest.
 TYPED_TEST_P(MetricsConformance, TheBooksBalanceUnderLoad) {
@@ -672,7 +696,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     EachCloseIsCountedUnderItsReason, AServerRestartIsCountedAsAFailedCheck,
     IdleTimeoutAndLifetimeAreCountedApart, MissedHeartbeatsAreCountedAndReported,
     DrainCountsWhatItForced, FailedDialsAreCountedAndTheBreakerIsReportedOnce, ARetryIsCounted,
-    TheBooksBalanceUnderLoad, ALeakIsReportedOnceWithTheFileAndLineThatAcquiredIt,
+    ARetryWhoseAcquireFailsIsNotCounted, TheBooksBalanceUnderLoad,
+    ALeakIsReportedOnceWithTheFileAndLineThatAcquiredIt,
     ASlowHookStallsOnlyItsQueueWhoseOverflowIsCounted, AHookThatThrowsDoesNotStopTheEvents,
     TheHookMayCallThePool, InvalidMetricsOptionsAreRejectedNamingTheOption);
 
