@@ -3,7 +3,7 @@
 # apt-get (as root, or through passwordless sudo). Otherwise prints the exact command to run and
 # fails. Quick and silent when everything is present.
 #
-# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots)
+# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots workshop watch)
 #
 #   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests
 #   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
@@ -11,6 +11,8 @@
 #   bench   gnuplot for the chart
 #   format  clang-format
 #   shots   Chromium and a font, to look at the site headless (make docs-shots)
+#   workshop  patch, to apply the exercises' answers (make workshop-prove)
+#   watch   inotify-tools, to grade an attempt on every change (make workshop-watch)
 set -euo pipefail
 
 lib=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
@@ -48,6 +50,12 @@ for group in "$@"; do
       ;;
     format)
       need_cmd clang-format clang-format
+      ;;
+    workshop)
+      need_cmd patch patch
+      ;;
+    watch)
+      need_cmd inotifywait inotify-tools
       ;;
     *)
       echo "ensure-deps: unknown group '$group'" >&2
