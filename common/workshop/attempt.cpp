@@ -97,9 +97,13 @@ std::vector<std::string> copy_pool(const fs::path& source, const fs::path& attem
   for (const auto& entry : fs::directory_iterator(source)) {
     std::string name = entry.path().filename().string();
     if (!entry.is_regular_file() || !is_pool_file(name)) continue;
-    std::string text = rename_stage(read_text(entry.path()), from, to);
-    text =
-        retitle(text, source_dir + "/" + name, "workshop/stage" + std::to_string(to) + "/" + name);
+    std::string text = read_text(entry.path());
+    // A copy of the reference stays byte for byte the reference, so that an exercise's answer
+    // (a patch of the stage's files) applies to it.
+    if (from != to) {
+      text = retitle(rename_stage(text, from, to), source_dir + "/" + name,
+                     "workshop/stage" + std::to_string(to) + "/" + name);
+    }
     write_if_changed(attempt / name, text);
     copied.push_back(name);
   }
@@ -192,9 +196,11 @@ std::string task_md(const fs::path& repo, const Stage& stage, From from,
         n + " FROM=reference`), easy first:\n\n";
     for (const auto& e : m.exercises) {
       out += std::to_string(e.number) + ". " + e.title + " (" + e.time + "): ";
-      out += e.tests.empty()
-                 ? e.bench
-                 : "`make workshop-test STAGE=" + n + " EXERCISE=" + std::to_string(e.number) + "`";
+      if (!e.tests.empty()) {
+        out += "`make workshop-test STAGE=" + n + " EXERCISE=" + std::to_string(e.number) + "`";
+      } else {
+        out += e.bench.empty() ? e.check : e.bench;
+      }
       out += "\n";
     }
     std::string answers = "docs/answers/stage" + n + ".md";

@@ -279,8 +279,11 @@ std::expected<std::unique_ptr<Grading>, std::string> grade_attempt(const Layout&
                              " (it has " + std::to_string(m.exercises.size()) + ")");
     }
     std::string title = "Exercise " + std::to_string(e->number) + ": " + e->title;
-    if (e->tests.empty()) {
+    if (!e->bench.empty()) {
       return std::unexpected(title + " is graded by a benchmark, not by tests: " + e->bench);
+    }
+    if (!e->check.empty()) {
+      return std::unexpected(title + " is a question; what answers it: " + e->check);
     }
     auto unit = exercise_unit(layout.repo, stage, exercise);
     if (!unit) return std::unexpected(unit.error());

@@ -92,6 +92,9 @@ class Parser {
       } else {
         return fail(number, "`bench:` belongs under a `goal:` or an `exercise:`");
       }
+    } else if (key == "check") {
+      if (block_ != Block::kExercise) return fail(number, "`check:` belongs under an `exercise:`");
+      m_.exercises.back().check = value;
     } else if (key == "read") {
       if (block_ != Block::kGoal) return fail(number, "`read:` belongs under a `goal:`");
       m_.goals.back().read = value;
@@ -160,9 +163,9 @@ class Parser {
     } else if (block_ == Block::kExercise) {
       const Exercise& e = m_.exercises.back();
       if (e.time.empty()) return fail(e.line, "exercise has no `time:`");
-      if (e.tests.empty() == e.bench.empty()) {
-        return fail(e.line, "exercise needs exactly one of tests:, bench:");
-      }
+      int graders =
+          (e.tests.empty() ? 0 : 1) + (e.bench.empty() ? 0 : 1) + (e.check.empty() ? 0 : 1);
+      if (graders != 1) return fail(e.line, "exercise needs exactly one of tests:, bench:, check:");
       if (!e.tests.empty() && e.answer.empty()) {
         return fail(e.line, "an exercise graded by tests needs an `answer:` patch");
       }

@@ -23,6 +23,14 @@
 //     tests: Stage3Exercise1.*
 //     answer: exercises/stage3/exercise1.patch
 //     breaks: Stage3Pool.SomethingTheAnswerChangesOnPurpose
+//     exercise: 2 A question
+//     time: 15 min
+//     check: make workshop-test STAGE=3, and predict first whether the channel's tests notice
+//
+// An exercise is graded by its tests (in exercises/stageN/exerciseK_test.cpp, run by
+// `make workshop-test STAGE=N EXERCISE=K`; its answer is a patch of the stage's files that
+// makes them pass), by a benchmark (`bench:` names the command and the number to reach), or,
+// for a question rather than a change, by a command whose output answers it (`check:`).
 //
 // Test names are GoogleTest's Suite.Test, with a typed suite named by its instantiation prefix
 // alone (Stage3Bounded.CapHoldsUnderLoadAtEverySample), and may use * and ?. docs/writing-docs.md
@@ -72,7 +80,8 @@ struct Exercise {
   std::string title{};               ///< Its title on the page.
   std::string time{};                ///< The estimate the page gives: "20 min".
   std::vector<std::string> tests{};  ///< Patterns of the tests that grade it (exercises/stageN/).
-  std::string bench{};               ///< Or the command and the number to reach.
+  std::string bench{};               ///< Or the benchmark command and the number to reach.
+  std::string check{};               ///< Or, for a question, the command that shows the answer.
   std::string answer{};              ///< The answer as a patch of the stage's files, repo-relative.
   std::vector<std::string> breaks{};  ///< Reference tests the answer changes on purpose.
   int line = 0;                       ///< Where the manifest defines it.

@@ -205,7 +205,7 @@ std::expected<Unit, std::string> exercise_unit(const fs::path& repo, const Stage
   if (!fs::exists(repo / path)) return std::unexpected(path + ": no such file");
   std::string text = read_text(repo / path);
   TestFile scanned = scan_test_file(text);
-  Unit u{.name = "exercise" + std::to_string(number),
+  Unit u{.name = "exercise" + std::to_string(number) + "_test",
          .label = path,
          .origin = path,
          .source = text,
@@ -361,7 +361,9 @@ std::vector<std::string> lint(const fs::path& repo) {
         problems.push_back(stage->page + ":1: exercise " + k + " does not give its time (" +
                            e.time + ")");
       }
-      std::string grader = e.tests.empty() ? "bench" : "EXERCISE=" + k;
+      std::string grader = !e.tests.empty()   ? "EXERCISE=" + k
+                           : !e.bench.empty() ? "make workshop-bench STAGE=" + std::to_string(n)
+                                              : "make workshop-test STAGE=" + std::to_string(n);
       if (item.find(grader) == std::string::npos) {
         problems.push_back(stage->page + ":1: exercise " + k + " does not name its grader (" +
                            grader + ")");
