@@ -567,6 +567,20 @@ std::string bench_summary(const std::string& json, const std::vector<std::string
   return out;
 }
 
+std::vector<Scenario> bench_scenarios(const std::vector<Scenario>& manifest,
+                                      const std::string& scenario) {
+  if (scenario.empty()) return manifest;
+  std::vector<Scenario> out{};
+  for (const auto& s : manifest) {
+    if (s.name == scenario) out.push_back(s);
+  }
+  if (out.empty()) {
+    out.push_back(
+        {.name = scenario, .counters = {"rps", "p99_us", "errors", "dials_per_1k", "peak_open"}});
+  }
+  return out;
+}
+
 std::expected<std::string, std::string> bench_attempt(const Layout& layout, const Stage& stage,
                                                       const fs::path& attempt,
                                                       const std::string& scenario, bool quick) {
@@ -576,11 +590,7 @@ std::expected<std::string, std::string> bench_attempt(const Layout& layout, cons
     return std::unexpected("no attempt at stage " + n + ": make workshop STAGE=" + n +
                            " starts one");
   }
-  std::vector<Scenario> scenarios = stage.manifest->scenarios;
-  if (!scenario.empty()) {
-    scenarios = {
-        {.name = scenario, .counters = {"rps", "p99_us", "errors", "dials_per_1k", "peak_open"}}};
-  }
+  std::vector<Scenario> scenarios = bench_scenarios(stage.manifest->scenarios, scenario);
   if (scenarios.empty()) return std::unexpected(stage.dir + "/workshop.conf names no scenario");
   std::optional<Stage> prev{};
   if (stage.number > 1) {

@@ -56,6 +56,13 @@ std::expected<std::string, std::string> bench_attempt(const Layout& layout, cons
                                                       const std::filesystem::path& attempt,
                                                       const std::string& scenario, bool quick);
 
+/// Returns what `make workshop-bench` runs: the manifest's scenarios, or only `scenario` when
+/// one is asked for: as the manifest configures it when it names it (`SCENARIO=contention`),
+/// else any scenario of the harness, all its configurations, with the common counters (rps,
+/// p99_us, errors, dials_per_1k, peak_open).
+std::vector<Scenario> bench_scenarios(const std::vector<Scenario>& manifest,
+                                      const std::string& scenario);
+
 /// Summarises Google Benchmark JSON from such a run: for each scenario and counter, the median
 /// over the repetitions for each stage in `stages`, and the ratios of `attempt` to the others.
 std::string bench_summary(const std::string& json, const std::vector<std::string>& stages,

@@ -5,6 +5,7 @@
 // those, the reference passes, and each exercise fails on the reference and passes on its answer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -364,6 +365,23 @@ TEST(WorkshopBench, SummarisesMediansAndRatiosPerCounter) {
                      "           0.80x"),
             std::string::npos)
       << out;
+}
+
+TEST(WorkshopBench, AScenarioAskedForKeepsTheManifestsConfiguration) {
+  std::vector<Scenario> manifest = {
+      {.name = "burst", .parts = {"threads:64"}, .counters = {"peak_open"}},
+      {.name = "contention", .parts = {"threads:64"}, .counters = {"a_over_b", "p99_us"}}};
+  EXPECT_EQ(bench_scenarios(manifest, "").size(), 2u);
+  auto contention = bench_scenarios(manifest, "contention");
+  ASSERT_EQ(contention.size(), 1u);
+  EXPECT_EQ(contention[0].counters, (std::vector<std::string>{"a_over_b", "p99_us"}));
+  EXPECT_EQ(contention[0].parts, std::vector<std::string>{"threads:64"});
+  auto other = bench_scenarios(manifest, "idle_close");
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_EQ(other[0].name, "idle_close");
+  EXPECT_TRUE(other[0].parts.empty());
+  EXPECT_NE(std::find(other[0].counters.begin(), other[0].counters.end(), "errors"),
+            other[0].counters.end());
 }
 
 }  // namespace
