@@ -5,7 +5,8 @@
 #
 # Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots workshop watch)
 #
-#   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests
+#   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests;
+#           iproute2 and nftables for the tests that cut a real network path (root only)
 #   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
 #           rendering the checks read
 #   bench   gnuplot for the chart
@@ -35,6 +36,8 @@ for group in "$@"; do
       need_file libbenchmark-dev /usr/include/benchmark/benchmark.h
       need_file nlohmann-json3-dev /usr/include/nlohmann/json.hpp
       need_cmd cmark-gfm cmark-gfm
+      need_cmd ip iproute2
+      need_cmd nft nftables
       ;;
     docs)
       need_cmd doxygen doxygen

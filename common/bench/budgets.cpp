@@ -18,18 +18,20 @@ namespace tcppool::bench::report {
 namespace {
 
 enum class Kind {
-  kSteadyVsStage,         // steady throughput ≥ threshold × `other`'s, at 4 and 16 threads
-  kSteadyVsDedicated,     // every steady configuration ≥ threshold × the dedicated ceiling
-  kSteadyWorstVsStage,    // every steady configuration ≥ threshold × `other`'s
-  kAcquireAtMost,         // acquire + release ≤ threshold ns
-  kAcquirePlus,           // acquire + release ≤ `other`'s + threshold ns
-  kAcquireTimes,          // acquire + release ≤ threshold × `other`'s
-  kCrowding,              // contention, 64 ÷ 8 threads on 8 connections, ≥ threshold
-  kCrowdingVsStage,       // that ratio ≥ threshold × `other`'s
-  kFailedAtMost,          // failed requests in `scenario` ≤ threshold (all repetitions)
-  kFailedMoreThan,        // failed requests in `scenario` > threshold: the flaw, shown
-  kFailedFractionAtMost,  // failed ÷ all requests in `scenario` ≤ threshold
-  kMaxLatencyAtMost,      // slowest request in `scenario` ≤ threshold µs
+  kSteadyVsStage,           // steady throughput ≥ threshold × `other`'s, at 4 and 16 threads
+  kSteadyVsDedicated,       // every steady configuration ≥ threshold × the dedicated ceiling
+  kSteadyWorstVsStage,      // every steady configuration ≥ threshold × `other`'s
+  kAcquireAtMost,           // acquire + release ≤ threshold ns
+  kAcquirePlus,             // acquire + release ≤ `other`'s + threshold ns
+  kAcquireTimes,            // acquire + release ≤ threshold × `other`'s
+  kCrowding,                // contention, 64 ÷ 8 threads on 8 connections, ≥ threshold
+  kCrowdingVsStage,         // that ratio ≥ threshold × `other`'s
+  kFailedAtMost,            // failed requests in `scenario` ≤ threshold (all repetitions)
+  kFailedMoreThan,          // failed requests in `scenario` > threshold: the flaw, shown
+  kFailedFractionAtMost,    // failed ÷ all requests in `scenario` ≤ threshold
+  kMaxLatencyAtMost,        // slowest request in `scenario` ≤ threshold µs
+  kFailedMaxLatencyAtMost,  // slowest failed request in `scenario` ≤ threshold µs
+  kOkRateVsStage,           // successful requests/s in `scenario` ≥ threshold × `other`'s
 };
 
 struct Spec {
@@ -77,6 +79,17 @@ const Spec kBudgets[] = {
     {Kind::kFailedAtMost, "stage4", "", "accept_queue", 0},
     {Kind::kFailedFractionAtMost, "stage4", "", "rst", 0.001,
      "about 2 p² = 0.0002 expected at p = 1 %: only a retry reset too"},
+    // From stage 5 on, a deadline bounds every wait: a stalled server holds a request no
+    // longer than its deadline (50 ms in the stall scenario) and a bit, and a caller waiting
+    // for a connection gives up at its deadline (10 ms in the exhausted scenario) without
+    // slowing down the requests that do get one.
+    {Kind::kMaxLatencyAtMost, "stage5", "", "stall", 70'000, "a 50 ms deadline and 20 ms"},
+    {Kind::kMaxLatencyAtMost, "stage6", "", "stall", 70'000, "a 50 ms deadline and 20 ms"},
+    {Kind::kFailedMaxLatencyAtMost, "stage5", "", "exhausted", 30'000,
+     "a 10 ms deadline and 20 ms"},
+    {Kind::kFailedMaxLatencyAtMost, "stage6", "", "exhausted", 30'000,
+     "a 10 ms deadline and 20 ms"},
+    {Kind::kOkRateVsStage, "stage5", "stage4", "exhausted", 0.9},
     {Kind::kFailedAtMost, "stage5", "", "idle_close", 0},
     {Kind::kFailedAtMost, "stage5", "", "restart", 0},
     {Kind::kFailedAtMost, "stage6", "", "idle_close", 0},
@@ -222,16 +235,35 @@ void evaluate(const Spec& s, const Rows& rows, std::vector<Budget>& out) {
       add(claim, measured ? std::optional(std::pair{shown, met}) : std::nullopt);
       return;
     }
-    case Kind::kMaxLatencyAtMost: {
-      const Row* worst = nullptr;
+    case Kind::kMaxLatencyAtMost:
+    case Kind::kFailedMaxLatencyAtMost: {
+      bool failed_only = s.kind == Kind::kFailedMaxLatencyAtMost;
+      std::optional<double> worst;
       for (const auto& r : rows) {
-        if (r.scenario == scenario && r.stage == stage && (!worst || r.max_us > worst->max_us)) {
-          worst = &r;
-        }
+        if (r.scenario != scenario || r.stage != stage) continue;
+        double v = failed_only ? r.failed_max_us : r.max_us;
+        if (failed_only && r.errors == 0) continue;
+        worst = std::max(worst.value_or(0), v);
       }
-      add(stage + " slowest request under " + scenario + " ≤ " + micros(t),
-          worst ? std::optional(std::pair{micros(worst->max_us), worst->max_us <= t})
-                : std::nullopt);
+      add(stage + (failed_only ? " slowest failed request" : " slowest request") + " under " +
+              scenario + " ≤ " + micros(t),
+          worst ? std::optional(std::pair{micros(*worst), *worst <= t}) : std::nullopt);
+      return;
+    }
+    case Kind::kOkRateVsStage: {
+      auto ok_rate = [&](const std::string& st) -> std::optional<double> {
+        for (const auto& r : rows) {
+          if (r.scenario == scenario && r.stage == st && r.requests > 0) {
+            return r.rps * (1.0 - r.errors / r.requests);
+          }
+        }
+        return std::nullopt;
+      };
+      auto a = ok_rate(stage), b = ok_rate(other);
+      add(stage + " successful requests under " + scenario + " ≥ " + fixed(t, 2) + " × " + other +
+              "'s",
+          a && b && *b > 0 ? std::optional(std::pair{precise_ratio(*a / *b), *a / *b >= t})
+                           : std::nullopt);
       return;
     }
   }

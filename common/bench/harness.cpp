@@ -92,6 +92,8 @@ void register_all(const StageInfo& stage, const Config& config) {
       [&](benchmark::State& s) { restart(s, stage, config); });
   add(named("rst", stage.name, 8), reps, [&](benchmark::State& s) { rst(s, stage, config); });
   add(named("stall", stage.name, 8), reps, [&](benchmark::State& s) { stall(s, stage, config); });
+  add(named("exhausted", stage.name, 64), reps,
+      [&](benchmark::State& s) { exhausted(s, stage, config); });
   add(named("accept_queue", stage.name, 64), reps,
       [&](benchmark::State& s) { accept_queue(s, stage, config); });
 }

@@ -38,10 +38,19 @@ class PoolUnderTest {
  public:
   virtual ~PoolUnderTest() = default;
 
+  /// How long a request may take, for a stage that has deadlines.
+  struct Limits {
+    net::Clock::duration acquire = kRequestTimeout;  ///< Waiting for a connection.
+    net::Clock::duration request = kRequestTimeout;  ///< The whole request, acquire included.
+  };
+
   /// One request through the pool: acquire, verified echo, release (discard on failure).
-  /// Thread-safe, as the pool is.
+  /// A stage with deadlines (stage 5 on) bounds it by `limits`, as its users would; the others
+  /// cannot, and keep the harness's backstop, kRequestTimeout, on the echo's I/O. Thread-safe,
+  /// as the pool is.
   virtual std::expected<void, std::error_code> request(std::span<const std::byte> request,
-                                                       std::span<std::byte> reply) = 0;
+                                                       std::span<std::byte> reply,
+                                                       const Limits& limits) = 0;
 
   /// Google Benchmark's loop around acquire() and release, with no I/O: the pool's own cost.
   virtual void acquire_release(benchmark::State& state) = 0;
@@ -75,7 +84,19 @@ class PoolAdapter final : public PoolUnderTest {
   explicit PoolAdapter(typename Pool::Options options) : pool_(std::move(options)) {}
 
   std::expected<void, std::error_code> request(std::span<const std::byte> request,
-                                               std::span<std::byte> reply) override {
+                                               std::span<std::byte> reply,
+                                               const Limits& limits) override {
+    if constexpr (requires { typename Pool::Context; }) {
+      // Stage 5 on: a context for the whole request, and a shorter one for waiting for a
+      // connection. The I/O has the request's whole deadline: a deadline that ends in the
+      // middle of an exchange costs the connection (its state is then unknown).
+      auto ctx = Pool::Context::background().with_timeout(limits.request);
+      auto lease = pool_.acquire(ctx.with_timeout(limits.acquire));
+      if (!lease) return std::unexpected(lease.error().code());
+      auto r = echo::round_trip(lease->fd(), request, reply, ctx.deadline());
+      if (!r) lease->discard();
+      return r;
+    }
     auto echo = [&](typename Pool::Lease& lease) {
       return echo::round_trip(lease.fd(), request, reply, net::Deadline::after(kRequestTimeout));
     };

@@ -204,6 +204,28 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
                body);
 }
 
+// exhausted: what waiting for a connection costs, and what a deadline does to it.
+std::string exhausted_section(const std::vector<Row>& rows, const Meta& meta) {
+  std::vector<std::vector<std::string>> body;
+  for (const auto& stage : meta.stages) {
+    for (const auto& r : rows) {
+      if (r.scenario != "exhausted" || r.stage != stage || r.all_failed()) continue;
+      double ok = r.requests > 0 ? r.rps * (1.0 - r.errors / r.requests) : 0;
+      body.push_back({stage, rate(ok), fixed(r.errors, 0) + " / " + fixed(r.requests, 0),
+                      micros(r.p50_us), micros(r.p99_us), micros(r.max_us),
+                      r.errors > 0 ? micros(r.failed_p50_us) : "–",
+                      r.errors > 0 ? micros(r.failed_max_us) : "–"});
+    }
+  }
+  if (body.empty()) return "";
+  return "## exhausted: 64 threads on a pool of 8, a server that answers after 2 ms\n\nStages "
+         "with deadlines give each request 10 ms to get a connection; the others wait as long "
+         "as it takes.\n\n" +
+         table({"stage", "successful req/s", "failed / all", "p50", "p99", "max", "failed: p50",
+                "failed: max"},
+               body);
+}
+
 // The stage x fault matrix: for each stage and fault scenario, the failed requests out of all
 // (every repetition) and the p99. The scenarios the harness runs against the in-process server
 // only; against an external server the section is left out.
@@ -397,8 +419,10 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     r.tw_before = number(reps.front(), "tw_before");
     r.a_over_b = med("a_over_b");
     r.peak_open = -1;
+    r.failed_p50_us = med("failed_p50_us");
     for (const auto& b : reps) {
       r.max_us = std::max(r.max_us, number(b, "max_us"));
+      r.failed_max_us = std::max(r.failed_max_us, number(b, "failed_max_us"));
       r.errors += number(b, "errors");
       r.requests += number(b, "requests");
       r.peak_open = std::max(r.peak_open, number(b, "peak_open", -1));
@@ -503,6 +527,8 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
   for (const auto& s : others) {
     if (s == "contention") {
       out += contention_section(rows, meta);
+    } else if (s == "exhausted") {
+      out += exhausted_section(rows, meta);
     } else {
       out += "## " + s + "\n\n" + generic_section(rows, s);
     }
@@ -531,6 +557,8 @@ std::string render_json(const std::vector<Row>& rows, const Meta& meta,
         {"p50_us", r.p50_us},
         {"p99_us", r.p99_us},
         {"max_us", r.max_us},
+        {"failed_p50_us", r.failed_p50_us},
+        {"failed_max_us", r.failed_max_us},
         {"errors", r.errors},
         {"requests", r.requests},
         {"dials_per_1k", r.dials_per_1k},

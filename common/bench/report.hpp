@@ -19,19 +19,21 @@ struct Row {
   std::string
       measured_with;  ///< The binary it ran in: "stage2" (differs from stage only for dedicated).
   int threads = 0;    ///< Client threads.
-  int payload_bytes = 0;    ///< Bytes per request.
-  int pool_size = 0;        ///< Connections the pool may keep (0: keeps none).
-  double rps = 0;           ///< Requests per second (median).
-  double p50_us = 0;        ///< Median latency (median over repetitions).
-  double p99_us = 0;        ///< 99th percentile latency (median over repetitions).
-  double max_us = 0;        ///< Slowest request (max over repetitions).
-  double errors = 0;        ///< Failed requests (sum over repetitions).
-  double requests = 0;      ///< All requests measured (sum over repetitions).
-  double dials_per_1k = 0;  ///< Dials per 1000 requests (median).
-  double peak_open = -1;    ///< Most connections open at once (max; -1: unknown).
-  double tw_before = 0;     ///< TIME_WAIT sockets before the first repetition.
-  double tw_after = 0;      ///< TIME_WAIT sockets the run left (median).
-  double ns_per_op = 0;     ///< acquire_release only: nanoseconds per acquire + release.
+  int payload_bytes = 0;     ///< Bytes per request.
+  int pool_size = 0;         ///< Connections the pool may keep (0: keeps none).
+  double rps = 0;            ///< Requests per second (median).
+  double p50_us = 0;         ///< Median latency (median over repetitions).
+  double p99_us = 0;         ///< 99th percentile latency (median over repetitions).
+  double max_us = 0;         ///< Slowest request (max over repetitions).
+  double failed_p50_us = 0;  ///< Median latency of the failed requests (median).
+  double failed_max_us = 0;  ///< Slowest failed request (max over repetitions).
+  double errors = 0;         ///< Failed requests (sum over repetitions).
+  double requests = 0;       ///< All requests measured (sum over repetitions).
+  double dials_per_1k = 0;   ///< Dials per 1000 requests (median).
+  double peak_open = -1;     ///< Most connections open at once (max; -1: unknown).
+  double tw_before = 0;      ///< TIME_WAIT sockets before the first repetition.
+  double tw_after = 0;       ///< TIME_WAIT sockets the run left (median).
+  double ns_per_op = 0;      ///< acquire_release only: nanoseconds per acquire + release.
   /// Paired scenarios' A side only: the median over the pairs of slices of A's throughput
   /// divided by B's (0 when not paired).
   double a_over_b = 0;

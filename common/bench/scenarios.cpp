@@ -20,14 +20,15 @@ using namespace std::chrono_literals;
 // A Client that sends every request through the shared pool.
 class PoolClient final : public Client {
  public:
-  explicit PoolClient(PoolUnderTest& pool) : pool_(pool) {}
+  PoolClient(PoolUnderTest& pool, PoolUnderTest::Limits limits) : pool_(pool), limits_(limits) {}
   std::expected<void, std::error_code> request(std::span<const std::byte> request,
                                                std::span<std::byte> reply) override {
-    return pool_.request(request, reply);
+    return pool_.request(request, reply, limits_);
   }
 
  private:
   PoolUnderTest& pool_;
+  PoolUnderTest::Limits limits_;
 };
 
 // The ceiling: a Client that owns one persistent connection, dialed on first use and again
@@ -104,7 +105,10 @@ void write_counters(benchmark::State& state, const std::string& prefix, const Si
   set("p50_us", micros(r.latency.percentile(50)));
   set("p99_us", micros(r.latency.percentile(99)));
   set("max_us", micros(r.latency.max()));
+  set("failed_p50_us", micros(r.failed_latency.percentile(50)));
+  set("failed_max_us", micros(r.failed_latency.max()));
   set("errors", static_cast<double>(r.errors));
+  set("non_timeout_errors", static_cast<double>(r.errors - r.timeouts));
   set("requests", static_cast<double>(r.requests));
   set("dials_per_1k",
       r.requests ? 1000.0 * static_cast<double>(r.dials) / static_cast<double>(r.requests) : 0.0);
@@ -129,8 +133,8 @@ std::expected<Target, std::error_code> open_target(benchmark::State& state, cons
   return target;
 }
 
-ClientFactory pool_clients(PoolUnderTest& pool) {
-  return [&pool](int) { return std::make_unique<PoolClient>(pool); };
+ClientFactory pool_clients(PoolUnderTest& pool, PoolUnderTest::Limits limits = {}) {
+  return [&pool, limits](int) { return std::make_unique<PoolClient>(pool, limits); };
 }
 
 Workload timed(const Config& config, int threads, std::size_t payload,
@@ -325,9 +329,24 @@ void rst(benchmark::State& state, const StageInfo& stage, const Config& config) 
   }
 }
 
+void exhausted(benchmark::State& state, const StageInfo& stage, const Config& config) {
+  constexpr std::size_t kPool = 8;
+  constexpr auto kDeadline = 10ms;
+  for (auto _ : state) {
+    auto target = open_target(state, config);
+    if (!target) return;
+    target->server()->set_faults({.latency = 2ms});
+    auto pool = stage.make_pool(target->endpoint(), kPool);
+    Side side{*target, timed(config, 64, 64, config.quick ? 300ms : 600ms),
+              pool_clients(*pool, {.acquire = kDeadline}), stage.sized ? kPool : 0};
+    measure_single(state, side);
+  }
+}
+
 void stall(benchmark::State& state, const StageInfo& stage, const Config& config) {
   constexpr std::size_t kPool = 8;
   constexpr auto kStall = 200ms;
+  constexpr auto kStallDeadline = 50ms;  // what a stage with deadlines puts on each request
   for (auto _ : state) {
     auto target = open_target(state, config);
     if (!target) return;
@@ -335,7 +354,9 @@ void stall(benchmark::State& state, const StageInfo& stage, const Config& config
     Workload w = timed(config, 8, 64, 3 * kStall);
     echo::EchoServer* server = target->server();
     w.events = {{kStall, [server, kStall] { server->stall_for(kStall); }}};
-    Side side{*target, w, pool_clients(*pool), stage.sized ? kPool : 0};
+    Side side{*target, w,
+              pool_clients(*pool, {.acquire = kStallDeadline, .request = kStallDeadline}),
+              stage.sized ? kPool : 0};
     measure_single(state, side);
   }
 }

@@ -97,7 +97,14 @@ void restart(benchmark::State& state, const StageInfo& stage, const Config& conf
 void rst(benchmark::State& state, const StageInfo& stage, const Config& config);
 
 /// stall: 8 clients on a pool of 8; 200 ms into the measured time the server stalls for
-/// 200 ms. The slowest requests (max_us, p99_us) show how long a caller can be held up.
+/// 200 ms. The slowest requests (max_us, p99_us) show how long a caller can be held up. A stage
+/// with deadlines puts one of 50 ms on each request.
 void stall(benchmark::State& state, const StageInfo& stage, const Config& config);
+
+/// exhausted: 64 clients on a pool of 8 against a server that answers after 2 ms: most callers
+/// wait for a connection. A stage with deadlines gives each request 10 ms to get a
+/// connection: the requests that time out are counted, and how long they waited is
+/// failed_p50_us / failed_max_us.
+void exhausted(benchmark::State& state, const StageInfo& stage, const Config& config);
 
 }  // namespace tcppool::bench

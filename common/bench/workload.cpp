@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/echo/echo_client.hpp"
+#include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
 
 namespace tcppool::bench {
@@ -22,8 +23,10 @@ enum Phase : int { kWarmup, kMeasure, kStop };
 struct alignas(64) ThreadResult {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
+  std::uint64_t timeouts = 0;
   std::map<std::string, std::uint64_t> error_kinds;
   LatencyHistogram latency;
+  LatencyHistogram failed_latency;
 };
 
 // Consecutive requests differ, so a stale or misrouted echo fails the byte-for-byte check.
@@ -39,10 +42,12 @@ double WorkloadResult::rps() const {
 void WorkloadResult::add(const WorkloadResult& other) {
   requests += other.requests;
   errors += other.errors;
+  timeouts += other.timeouts;
   for (const auto& [kind, n] : other.error_kinds) error_kinds[kind] += n;
   elapsed += other.elapsed;
   dials += other.dials;
   latency.merge(other.latency);
+  failed_latency.merge(other.failed_latency);
 }
 
 WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client) {
@@ -81,7 +86,11 @@ WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client)
       out.latency.record(end - start);
       if (!r) {
         ++out.errors;
+        if (r.error() == Errc::kTimeout || r.error() == Errc::kAcquireTimeout) {
+          ++out.timeouts;
+        }
         ++out.error_kinds[r.error().message()];
+        out.failed_latency.record(end - start);
       }
     }
     // Leave the round barrier, so a thread that stopped early never holds the others up.
@@ -136,8 +145,10 @@ WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client)
     WorkloadResult one;
     one.requests = r.requests;
     one.errors = r.errors;
+    one.timeouts = r.timeouts;
     one.error_kinds = r.error_kinds;
     one.latency = r.latency;
+    one.failed_latency = r.failed_latency;
     total.add(one);
   }
   return total;

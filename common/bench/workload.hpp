@@ -65,12 +65,17 @@ struct Workload {
 
 /// What the client threads measured, over the measured requests only.
 struct WorkloadResult {
-  std::uint64_t requests = 0;                        ///< Requests started while measuring.
-  std::uint64_t errors = 0;                          ///< Of those, how many failed (any reason).
+  std::uint64_t requests = 0;  ///< Requests started while measuring.
+  std::uint64_t errors = 0;    ///< Of those, how many failed (any reason).
+  std::uint64_t timeouts = 0;  ///< Of the failures, how many were a deadline passing (a
+                               ///< request's or an acquire's): the expected way to fail when a
+                               ///< scenario gives requests a deadline.
   std::map<std::string, std::uint64_t> error_kinds;  ///< Failure messages and their counts.
   Clock::duration elapsed{};                         ///< Length of the measured time.
   std::uint64_t dials = 0;                           ///< net::dial() calls while measuring.
   LatencyHistogram latency;                          ///< Per-request latency, all threads merged.
+  LatencyHistogram failed_latency;  ///< The latency of the failed requests alone (how long a
+                                    ///< caller waited to be told no).
 
   /// Returns requests per second.
   double rps() const;

@@ -32,6 +32,7 @@
 #include "common/net/io.hpp"
 #include "common/net/socket.hpp"
 #include "common/net/tcp.hpp"
+#include "common/testing/child_process.hpp"
 #include "common/testing/echo_fixture.hpp"
 #include "common/testing/fd_count.hpp"
 #include "common/testing/wait.hpp"
@@ -42,121 +43,11 @@ namespace tcppool::echo {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::describe;
+using testing::exited_with;
 
 constexpr const char* kServerPath = ECHO_SERVER_PATH;
-constexpr auto kTimeout = 10s;
-
-// A child process with its stdout and stderr on pipes.
-class ChildProcess {
- public:
-  // Starts kServerPath with `args`; stdin is /dev/null. Fails the test on error (then pid() is
-  // -1).
-  explicit ChildProcess(const std::vector<std::string>& args) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-      return;
-    }
-    out_ = net::Socket(out[0]);
-    err_ = net::Socket(err[0]);
-    net::Socket out_w(out[1]), err_w(err[1]);
-
-    std::vector<std::string> argv_strings = {kServerPath};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_strings) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out_w.fd(), 1);
-    posix_spawn_file_actions_adddup2(&actions, err_w.fd(), 2);
-    int rc = ::posix_spawn(&pid_, kServerPath, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      ADD_FAILURE() << "posix_spawn " << kServerPath << ": " << std::strerror(rc);
-    }
-  }
-
-  ~ChildProcess() {
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
-
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // Sends `sig` to the child (only while it has not been reaped, so the PID is still ours).
-  bool signal(int sig) { return pid_ > 0 && !status_ && ::kill(pid_, sig) == 0; }
-
-  // Waits up to `timeout` for the child to exit; returns its waitpid() status.
-  std::optional<int> wait_exit(std::chrono::milliseconds timeout = kTimeout) {
-    if (pid_ <= 0) return std::nullopt;
-    testing::eventually(
-        [&] {
-          if (status_) return true;
-          int status = 0;
-          if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-          return status_.has_value();
-        },
-        timeout);
-    return status_;
-  }
-
-  // Reads stdout (or stderr) up to and including the next newline; nullopt at EOF or timeout.
-  std::optional<std::string> stdout_line() { return read_line(out_, out_buf_); }
-  std::optional<std::string> stderr_line() { return read_line(err_, err_buf_); }
-
-  // Closes the read end of the child's stderr: its next write there finds no reader.
-  void close_stderr() { err_.reset(); }
-
-  // Reads the rest of stdout (or stderr) until EOF or the timeout.
-  std::string rest_of_stdout() { return read_all(out_, out_buf_); }
-  std::string rest_of_stderr() { return read_all(err_, err_buf_); }
-
- private:
-  // Reads once, waiting until the deadline; returns false at EOF, error or timeout.
-  static bool read_some(const net::Socket& fd, std::string& buf, net::Deadline deadline) {
-    if (!net::wait_ready(fd.fd(), POLLIN, deadline)) return false;
-    char chunk[4096];
-    ssize_t n = ::read(fd.fd(), chunk, sizeof chunk);
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  static std::optional<std::string> read_line(const net::Socket& fd, std::string& buf) {
-    auto deadline = net::Deadline::after(kTimeout);
-    for (;;) {
-      if (auto nl = buf.find('\n'); nl != std::string::npos) {
-        std::string line = buf.substr(0, nl);
-        buf.erase(0, nl + 1);
-        return line;
-      }
-      if (!read_some(fd, buf, deadline)) return std::nullopt;
-    }
-  }
-
-  static std::string read_all(const net::Socket& fd, std::string& buf) {
-    auto deadline = net::Deadline::after(kTimeout);
-    while (read_some(fd, buf, deadline)) {
-    }
-    return std::exchange(buf, {});
-  }
-
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  net::Socket out_, err_;
-  std::string out_buf_, err_buf_;
-};
 
 // Parses "echo_server: listening on 127.0.0.1:PORT".
 std::optional<net::Endpoint> listening_endpoint(const std::string& line) {
@@ -165,17 +56,6 @@ std::optional<net::Endpoint> listening_endpoint(const std::string& line) {
   auto ep = net::Endpoint::parse(line.substr(prefix.size()));
   if (!ep) return std::nullopt;
   return *ep;
-}
-
-bool exited_with(std::optional<int> status, int code) {
-  return status && WIFEXITED(*status) && WEXITSTATUS(*status) == code;
-}
-
-std::string describe(std::optional<int> status) {
-  if (!status) return "still running";
-  if (WIFEXITED(*status)) return "exit status " + std::to_string(WEXITSTATUS(*status));
-  if (WIFSIGNALED(*status)) return std::string("killed by ") + strsignal(WTERMSIG(*status));
-  return "status " + std::to_string(*status);
 }
 
 class EchoServerBinary : public ::testing::Test {
@@ -187,7 +67,7 @@ class EchoServerBinary : public ::testing::Test {
 };
 
 TEST_F(EchoServerBinary, EchoesReportsStatsOnSigusr1AndExitsCleanlyOnSigterm) {
-  ChildProcess child({"--port", "0"});
+  ChildProcess child(kServerPath, {"--port", "0"});
   ASSERT_GT(child.pid(), 0);
   auto line = child.stdout_line();
   ASSERT_TRUE(line) << "no listening line; stderr: " << child.rest_of_stderr();
@@ -227,7 +107,7 @@ TEST_F(EchoServerBinary, EchoesReportsStatsOnSigusr1AndExitsCleanlyOnSigterm) {
 }
 
 TEST_F(EchoServerBinary, Sigusr2TogglesAcceptingAndSigintExitsCleanly) {
-  ChildProcess child({"--port", "0", "--latency", "1ms"});
+  ChildProcess child(kServerPath, {"--port", "0", "--latency", "1ms"});
   ASSERT_GT(child.pid(), 0);
   auto line = child.stdout_line();
   ASSERT_TRUE(line) << "no listening line; stderr: " << child.rest_of_stderr();
@@ -273,7 +153,7 @@ TEST_F(EchoServerBinary, QuietPrintsNothingButStillServes) {
     ASSERT_TRUE(p);
     port = *p;
   }
-  ChildProcess child({"--port", std::to_string(port), "--quiet"});
+  ChildProcess child(kServerPath, {"--port", std::to_string(port), "--quiet"});
   ASSERT_GT(child.pid(), 0);
   net::Socket conn;
   ASSERT_TRUE(testing::eventually(
@@ -298,7 +178,7 @@ TEST_F(EchoServerBinary, QuietPrintsNothingButStillServes) {
 }
 
 TEST_F(EchoServerBinary, ABadFlagExitsWithStatus2AndNamesTheFlag) {
-  ChildProcess child({"--port", "70000"});
+  ChildProcess child(kServerPath, {"--port", "70000"});
   ASSERT_GT(child.pid(), 0);
   auto status = child.wait_exit();
   EXPECT_TRUE(exited_with(status, 2)) << describe(status);
@@ -309,7 +189,7 @@ TEST_F(EchoServerBinary, ABadFlagExitsWithStatus2AndNamesTheFlag) {
 }
 
 TEST_F(EchoServerBinary, AnUnknownFlagExitsWithStatus2) {
-  ChildProcess child({"--frobnicate", "1"});
+  ChildProcess child(kServerPath, {"--frobnicate", "1"});
   ASSERT_GT(child.pid(), 0);
   auto status = child.wait_exit();
   EXPECT_TRUE(exited_with(status, 2)) << describe(status);
@@ -318,7 +198,7 @@ TEST_F(EchoServerBinary, AnUnknownFlagExitsWithStatus2) {
 }
 
 TEST_F(EchoServerBinary, HelpPrintsUsageAndExits0) {
-  ChildProcess child({"--help"});
+  ChildProcess child(kServerPath, {"--help"});
   ASSERT_GT(child.pid(), 0);
   auto status = child.wait_exit();
   EXPECT_TRUE(exited_with(status, 0)) << describe(status);
@@ -332,7 +212,7 @@ TEST_F(EchoServerBinary, ATakenPortExitsWithStatus1) {
   ASSERT_TRUE(taken);
   auto port = net::local_port(taken->fd());
   ASSERT_TRUE(port);
-  ChildProcess child({"--port", std::to_string(*port)});
+  ChildProcess child(kServerPath, {"--port", std::to_string(*port)});
   ASSERT_GT(child.pid(), 0);
   auto status = child.wait_exit();
   EXPECT_TRUE(exited_with(status, 1)) << describe(status);
@@ -409,7 +289,7 @@ std::chrono::milliseconds cpu_time_of(pid_t pid) {
 // A log reader that has gone away used to kill the server with SIGPIPE (exit 141) at the next
 // SIGUSR1 line. It must keep serving, and still exit 0 on SIGTERM.
 TEST_F(EchoServerBinary, SurvivesAStderrReaderThatHasGone) {
-  ChildProcess child({"--port", "0"});
+  ChildProcess child(kServerPath, {"--port", "0"});
   ASSERT_GT(child.pid(), 0);
   auto endpoint = start_listening(child);
   ASSERT_TRUE(endpoint);
@@ -431,7 +311,7 @@ TEST_F(EchoServerBinary, SurvivesAStderrReaderThatHasGone) {
 // the rest.
 TEST_F(EchoServerBinary, ShedsConnectionsWhenItsDescriptorLimitIsLowered) {
   constexpr int kConnections = 500;
-  ChildProcess child({"--port", "0"});
+  ChildProcess child(kServerPath, {"--port", "0"});
   ASSERT_GT(child.pid(), 0);
   auto endpoint = start_listening(child);
   ASSERT_TRUE(endpoint);
@@ -468,7 +348,7 @@ TEST_F(EchoServerBinary, ShedsConnectionsWhenItsDescriptorLimitIsLowered) {
 // answer those connections (accepted on its spare descriptor and closed: EOF, not silence),
 // stay quiet in between, and keep serving the connections it has.
 TEST_F(EchoServerBinary, AtTheDescriptorLimitRefusesNewcomersWithoutSpinning) {
-  ChildProcess child({"--port", "0"});
+  ChildProcess child(kServerPath, {"--port", "0"});
   ASSERT_GT(child.pid(), 0);
   auto endpoint = start_listening(child);
   ASSERT_TRUE(endpoint);

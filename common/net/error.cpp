@@ -20,6 +20,10 @@ class Category final : public std::error_category {
         return "pool is closed";
       case Errc::kPoolExhausted:
         return "pool exhausted: every connection is in use and no more may be opened";
+      case Errc::kAcquireTimeout:
+        return "timed out waiting for a connection";
+      case Errc::kPoolDraining:
+        return "pool is draining: it hands out no more connections";
       case Errc::kChannelClosed:
         return "channel is closed";
       case Errc::kChannelFull:

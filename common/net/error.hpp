@@ -27,6 +27,8 @@ enum class Errc {
   kCancelled,          ///< The caller cancelled the wait.
   kPoolClosed,         ///< The pool was closed before or during the call.
   kPoolExhausted,      ///< Every connection is in use and the pool may open no more.
+  kAcquireTimeout,     ///< An acquire's deadline passed before a connection was ready for it.
+  kPoolDraining,       ///< The pool is draining (or has drained): it hands out no connections.
   kChannelClosed,      ///< A send to a closed channel, or a receive from a closed, empty one.
   kChannelFull,        ///< A non-blocking send found the channel full.
   kChannelEmpty,       ///< A non-blocking receive found the channel empty.

@@ -12,12 +12,13 @@ namespace {
 TEST(ErrorCategory, NamesItselfAndEveryCode) {
   EXPECT_STREQ(error_category().name(), "tcppool");
   std::set<std::string> messages;
-  for (int v = static_cast<int>(Errc::kTimeout); v <= static_cast<int>(Errc::kBadPort); ++v) {
+  constexpr auto kLast = Errc::kServerUnavailable;  // the last enumerator
+  for (int v = static_cast<int>(Errc::kTimeout); v <= static_cast<int>(kLast); ++v) {
     std::string m = make_error_code(static_cast<Errc>(v)).message();
     EXPECT_EQ(m.find("unknown"), std::string::npos) << "code " << v << " has no message";
     messages.insert(m);
   }
-  EXPECT_EQ(messages.size(), static_cast<std::size_t>(Errc::kBadPort)) << "messages must differ";
+  EXPECT_EQ(messages.size(), static_cast<std::size_t>(kLast)) << "messages must differ";
 }
 
 TEST(ErrorCategory, PoolOutcomesAreDistinctFromEachOtherAndFromErrno) {
@@ -25,6 +26,9 @@ TEST(ErrorCategory, PoolOutcomesAreDistinctFromEachOtherAndFromErrno) {
   EXPECT_EQ(timeout, Errc::kTimeout);
   EXPECT_NE(timeout, Errc::kCancelled);
   EXPECT_NE(make_error_code(Errc::kPoolClosed), Errc::kPoolExhausted);
+  EXPECT_NE(make_error_code(Errc::kPoolClosed), Errc::kPoolDraining);
+  EXPECT_NE(make_error_code(Errc::kAcquireTimeout), Errc::kTimeout)
+      << "waiting for a connection is not a dial or an I/O timing out";
   // The pool's timeout is not the kernel's ETIMEDOUT, and a closed pool is not EBADF.
   EXPECT_NE(timeout, std::error_code(ETIMEDOUT, std::system_category()));
   EXPECT_NE(timeout, std::errc::timed_out);

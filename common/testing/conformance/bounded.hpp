@@ -128,8 +128,8 @@ TYPED_TEST_P(BoundedConformance, NewcomerCannotTakeAConnectionFromAWaiter) {
   held->reset();  // handed to the waiter, directly
   auto newcomer = pool.try_acquire();
   bool refused = !newcomer && newcomer.error() == Errc::kPoolExhausted;
-  newcomer = std::unexpected(Errc::kPoolExhausted);  // give back whatever it took
-  release_it.set_value();                            // on every path: the waiter must finish
+  newcomer = typename TypeParam::Lease();  // gives back whatever it took
+  release_it.set_value();                  // on every path: the waiter must finish
   EXPECT_TRUE(refused) << "a newcomer took the connection released for the waiter";
 }
 
