@@ -125,7 +125,7 @@ std::string task_md(const fs::path& repo, const Stage& stage, From from,
                     const std::string& attempt_dir, const std::vector<std::string>& files) {
   const Manifest& m = *stage.manifest;
   std::string n = std::to_string(stage.number);
-  fs::path attempt = repo / attempt_dir;
+  fs::path attempt = (repo / attempt_dir).lexically_normal();
   std::string out = "# " + stage.title + ": your attempt\n\n";
   std::string prev_dir;
   if (from == From::kPrevious) {

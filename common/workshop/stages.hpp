@@ -69,7 +69,8 @@ TaskAndGoals page_task_and_goals(std::string_view page);
 /// Returns the items of a page's "## Exercises" section, each as its Markdown text.
 std::vector<std::string> page_exercises(std::string_view page);
 
-/// Checks every stage's manifest against the stage: each reference test graded by exactly one
+/// Checks every stage's manifest against the stage (a stage with a page must have one; one
+/// still without a page, still being written, need not): each reference test graded by exactly one
 /// goal or excluded, each pattern matching something, each exercise's test file, answer and
 /// page item present and agreeing. Returns the problems, "path:line: what", one each.
 std::vector<std::string> lint(const std::filesystem::path& repo);

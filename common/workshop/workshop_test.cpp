@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "common/workshop/build.hpp"
 #include "common/workshop/grade.hpp"
 #include "common/workshop/manifest.hpp"
+#include "common/workshop/runner.hpp"
 #include "common/workshop/sources.hpp"
 #include "common/workshop/stages.hpp"
 
@@ -382,6 +384,23 @@ TEST(WorkshopBench, AScenarioAskedForKeepsTheManifestsConfiguration) {
   EXPECT_TRUE(other[0].parts.empty());
   EXPECT_NE(std::find(other[0].counters.begin(), other[0].counters.end(), "errors"),
             other[0].counters.end());
+}
+
+// A stage still without its page is still being written: it needs no manifest yet. Once its
+// page exists, a missing manifest is a problem that names the file.
+TEST(WorkshopStages, OnlyAStageWithAPageMustHaveAManifest) {
+  namespace fs = std::filesystem;
+  fs::path repo = fs::path(::testing::TempDir()) / "workshop_lint_repo";
+  fs::remove_all(repo);
+  fs::create_directories(repo / "stage7-metrics");
+  fs::create_directories(repo / "docs");
+  EXPECT_TRUE(lint(repo).empty());
+  write_if_changed((repo / "docs/stage7-metrics.md").string(), "# Stage 7: metrics\n");
+  auto problems = lint(repo);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("stage7-metrics/workshop.conf:1: missing"), std::string::npos)
+      << problems[0];
+  fs::remove_all(repo);
 }
 
 }  // namespace
