@@ -115,21 +115,20 @@ format-check:
 	@scripts/ensure-deps.sh format
 	git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
-# Workshop mode. The workshop command is built in the grading build (ASan + UBSan), which
-# it then configures with the attempt's targets.
+# Workshop mode. The workshop command is built in make test's build (build/asan), so that
+# after make test (and in CI) there is nothing to build; it configures a grading build of its
+# own for the attempts (build/workshop; build/workshop-prove for workshop-prove).
 STAGE ?=
 EXERCISE ?=
 FROM ?=
 SCENARIO ?=
 QUICK ?=
-WORKSHOP = build/workshop/common/workshop/workshop
+WORKSHOP = build/asan/common/workshop/workshop
 
 $(WORKSHOP): FORCE
 	@scripts/ensure-deps.sh build
-	@test -f build/workshop/CMakeCache.txt || \
-	  $(call configure,workshop,Debug,-DTCPPOOL_SANITIZE=address \
-	    -DTCPPOOL_WORKSHOP_GEN=$(CURDIR)/build/workshop/gen)
-	@$(call build,workshop,--target workshop) >/dev/null
+	@test -f build/asan/CMakeCache.txt || $(call configure,asan,Debug,-DTCPPOOL_SANITIZE=address)
+	@$(call build,asan,--target workshop) >/dev/null
 
 workshop: $(WORKSHOP)
 	@$(WORKSHOP) start "$(STAGE)" $(if $(FROM),--from $(FROM))
@@ -141,7 +140,7 @@ workshop-test: $(WORKSHOP)
 	@$(WORKSHOP) test "$(STAGE)" --jobs $(JOBS) $(if $(EXERCISE),--exercise $(EXERCISE))
 
 workshop-watch: $(WORKSHOP)
-	@scripts/workshop-watch.sh "$(STAGE)" "$(EXERCISE)"
+	@WORKSHOP=$(WORKSHOP) scripts/workshop-watch.sh "$(STAGE)" "$(EXERCISE)"
 
 workshop-bench: $(WORKSHOP)
 	@scripts/ensure-deps.sh bench

@@ -27,7 +27,7 @@ events=(-e close_write -e create -e delete -e move)
 
 while true; do
   [ -t 1 ] && clear
-  build/workshop/common/workshop/workshop "${args[@]}"
+  "${WORKSHOP:-build/asan/common/workshop/workshop}" "${args[@]}"
   echo
   echo "Watching $dir/ for changes (Ctrl-C to stop)..."
   inotifywait -qq -r "${events[@]}" --exclude "$ignore" "$dir" || exit 1

@@ -70,7 +70,8 @@ std::expected<void, std::string> configure(const Layout& layout, const fs::path&
   if (!changed && fs::exists(build / "CMakeCache.txt")) return {};
   fs::create_directories(build / "logs");
   Job job{.argv = {"cmake", "-S", abs(layout.repo), "-B", abs(build), "-DCMAKE_BUILD_TYPE=" + type,
-                   "-DTCPPOOL_SANITIZE=" + sanitize, "-DTCPPOOL_WORKSHOP_GEN=" + abs(gen)},
+                   "-DTCPPOOL_SANITIZE=" + sanitize, "-DTCPPOOL_WORKSHOP_GEN=" + abs(gen),
+                   std::string("-DTCPPOOL_DEBUG_INFO=") + (layout.debug_info ? "ON" : "OFF")},
           .output = abs(build / "logs/configure.log"),
           .timeout = std::chrono::seconds(600)};
   auto r = run_job(job);
@@ -272,6 +273,18 @@ std::expected<std::unique_ptr<Grading>, std::string> grade_attempt(const Layout&
     g->goals = m.goals;
     g->excluded = m.excluded;
     heading = stage.title + ": " + where + " against the reference tests (ASan + UBSan)";
+  } else if (exercise == kEveryExercise) {
+    for (const auto& e : m.exercises) {
+      if (e.tests.empty()) continue;
+      auto unit = exercise_unit(layout.repo, stage, e.number);
+      if (!unit) return std::unexpected(unit.error());
+      units.push_back(std::move(*unit));
+      g->goals.push_back({.title = "Exercise " + std::to_string(e.number) + ": " + e.title,
+                          .tests = e.tests,
+                          .line = e.line});
+    }
+    heading = stage.title + ", every exercise: " + where + " against exercises/stage" + n +
+              "/ (ASan + UBSan)";
   } else {
     const Exercise* e = m.exercise(exercise);
     if (e == nullptr) {

@@ -30,6 +30,7 @@ struct Layout {
   int jobs = 2;                         ///< Compiles and tests at once.
   std::chrono::seconds timeout{60};     ///< Per test, as ctest's TIMEOUT.
   bool quiet = false;                   ///< No progress lines (prove uses it).
+  bool debug_info = true;  ///< -g in the grading build; prove turns it off (a third faster).
 };
 
 /// One grading of an attempt.
@@ -42,9 +43,13 @@ struct Grading {
   bool pool_built = true;             ///< False when the attempt's own sources do not compile.
 };
 
+/// For grade_attempt(): every exercise graded by tests at once, one goal each.
+inline constexpr int kEveryExercise = -1;
+
 /// Grades the attempt in `attempt` against `stage`'s reference tests, or, when `exercise` is
-/// not 0, against that exercise's tests only. Fails only when grading cannot run at all (no
-/// attempt, CMake missing); a failing attempt is a Grading whose checklist says so.
+/// not 0, against that exercise's tests only (kEveryExercise: every exercise's, in one build).
+/// Fails only when grading cannot run at all (no attempt, CMake missing); a failing attempt is a
+/// Grading whose checklist says so.
 std::expected<std::unique_ptr<Grading>, std::string> grade_attempt(
     const Layout& layout, const Stage& stage, const std::filesystem::path& attempt,
     int exercise = 0);

@@ -42,12 +42,14 @@ class Stage4Exercise2 : public tcppool::testing::EchoServerTest {
     return o;
   }
 
-  // Opens kConnections connections at once and lets them go idle together.
+  // Opens kConnections connections at once (each echoes once, so the server has accepted
+  // them all) and lets them go idle together.
   static void fill(stage::Pool& pool) {
     std::vector<stage::Lease> held;
     for (std::size_t i = 0; i < kConnections; ++i) {
       auto lease = pool.acquire();
       ASSERT_TRUE(lease) << lease.error().message();
+      ASSERT_TRUE(echo_once(lease->fd(), 64, i));
       held.push_back(std::move(*lease));
     }
     held.clear();
