@@ -21,6 +21,15 @@
 #   make format        clang-format every source file (make format-check: fail if one would change)
 #   make clean         remove build/
 #
+# Workshop mode (docs/workshop.md), STAGE=N:
+#   make workshop STAGE=N        start an attempt: stage N-1's pool copied into workshop/stageN/
+#   make workshop-test STAGE=N   grade it against stage N's tests (EXERCISE=k: an exercise's)
+#   make workshop-watch STAGE=N  grade it again on every change
+#   make workshop-bench STAGE=N  the attempt beside stage N-1 and the reference, in one run
+#   make workshop-reset STAGE=N  start again (says what it deletes, keeps a copy)
+#   make workshop-check          is this laptop ready for the day?
+#   make workshop-prove          CI: grading fails what is wrong and passes what is right
+#
 # Missing tools are installed with apt-get where possible (scripts/ensure-deps.sh).
 
 MAKEFLAGS += --no-print-directory
@@ -34,7 +43,8 @@ configure = cmake -S . -B build/$(1) -DCMAKE_BUILD_TYPE=$(2) $(3) $(CMAKE_FLAGS)
 build = cmake --build build/$(1) -j $(JOBS) $(2)
 
 .PHONY: all release test tsan bench bench-quick stress stress-quick docs snippets numbers \
-        reference-run diagrams docs-shots diff netfaults format format-check clean help
+        reference-run diagrams docs-shots diff netfaults format format-check clean help workshop \
+        workshop-reset workshop-test workshop-watch workshop-bench workshop-check workshop-prove
 
 all: release
 
@@ -147,8 +157,49 @@ format-check:
 	@scripts/ensure-deps.sh format
 	git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
+# Workshop mode. The workshop command is built in make test's build (build/asan), so that
+# after make test (and in CI) there is nothing to build; it configures a grading build of its
+# own for the attempts (build/workshop; build/workshop-prove for workshop-prove).
+STAGE ?=
+EXERCISE ?=
+FROM ?=
+SCENARIO ?=
+QUICK ?=
+WORKSHOP = build/asan/common/workshop/workshop
+
+$(WORKSHOP): FORCE
+	@scripts/ensure-deps.sh build
+	@test -f build/asan/CMakeCache.txt || $(call configure,asan,Debug,-DTCPPOOL_SANITIZE=address)
+	@$(call build,asan,--target workshop) >/dev/null
+
+workshop: $(WORKSHOP)
+	@$(WORKSHOP) start "$(STAGE)" $(if $(FROM),--from $(FROM))
+
+workshop-reset: $(WORKSHOP)
+	@$(WORKSHOP) reset "$(STAGE)" $(if $(FROM),--from $(FROM))
+
+workshop-test: $(WORKSHOP)
+	@$(WORKSHOP) test "$(STAGE)" --jobs $(JOBS) $(if $(EXERCISE),--exercise $(EXERCISE))
+
+workshop-watch: $(WORKSHOP)
+	@WORKSHOP=$(WORKSHOP) scripts/workshop-watch.sh "$(STAGE)" "$(EXERCISE)"
+
+workshop-bench: $(WORKSHOP)
+	@scripts/ensure-deps.sh bench
+	@$(WORKSHOP) bench "$(STAGE)" --jobs $(JOBS) $(if $(SCENARIO),--scenario $(SCENARIO)) \
+	  $(if $(QUICK),--quick)
+
+workshop-check:
+	@scripts/workshop-check.sh
+
+workshop-prove: $(WORKSHOP)
+	@scripts/ensure-deps.sh workshop
+	@$(WORKSHOP) prove --jobs $(JOBS)
+
+FORCE:
+
 clean:
 	rm -rf build
 
 help:
-	@sed -n '3,22p' Makefile | sed 's/^# //'
+	@sed -n '3,31p' Makefile | sed 's/^# //'

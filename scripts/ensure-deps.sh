@@ -3,7 +3,8 @@
 # apt-get (as root, or through passwordless sudo). Otherwise prints the exact command to run and
 # fails. Quick and silent when everything is present.
 #
-# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots fuzz)
+# Usage: scripts/ensure-deps.sh GROUP...   (groups: build docs bench format shots fuzz workshop
+#                                           watch)
 #
 #   build   the compiler, CMake and the libraries; cmark-gfm for the docs checker's tests;
 #           curl for the tests of stage 6's /metrics endpoint; iproute2 and nftables for the
@@ -15,6 +16,8 @@
 #   bench   gnuplot for the chart
 #   format  clang-format
 #   shots   Chromium and a font, to look at the site headless (make docs-shots)
+#   workshop  patch, to apply the exercises' answers (make workshop-prove)
+#   watch   inotify-tools, to grade an attempt on every change (make workshop-watch)
 set -euo pipefail
 
 lib=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
@@ -65,6 +68,12 @@ for group in "$@"; do
       need_cmd clang++-19 clang-19
       need_file libclang-rt-19-dev /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-*.a
       need_cmd llvm-symbolizer llvm
+      ;;
+    workshop)
+      need_cmd patch patch
+      ;;
+    watch)
+      need_cmd inotifywait inotify-tools
       ;;
     *)
       echo "ensure-deps: unknown group '$group'" >&2

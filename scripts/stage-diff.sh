@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shows what stage N adds to stage N-1: a unified diff of the two stage directories with tests,
-# benchmarks, stress binaries and build files left out and the namespace line normalised, so
-# that only the technique remains. Usage: scripts/stage-diff.sh N
+# benchmarks, stress binaries, build files and workshop manifests left out and the namespace
+# line normalised, so that only the technique remains. Usage: scripts/stage-diff.sh N
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +24,7 @@ trap 'rm -rf "$tmp"' EXIT
 for d in "$prev" "$cur"; do
   mkdir -p "$tmp/$d"
   find "$d" -type f ! -name '*_test.cpp' ! -name '*_bench.cpp' ! -name '*_stress.cpp' \
-    ! -name 'CMakeLists.txt' \
+    ! -name 'CMakeLists.txt' ! -name 'workshop.conf' \
     -exec cp --parents {} "$tmp/" \;
   find "$tmp/$d" -type f -exec sed -i -E \
     -e 's/^namespace tcppool::stage[0-9]+ \{/namespace tcppool::stageN {/' \

@@ -19,11 +19,11 @@ using tcppool::Errc;
 using tcppool::stage3::BoundedChannel;
 using tcppool::testing::eventually;
 
-TEST(BoundedChannel, ZeroCapacityIsRejected) {
+TEST(Stage3BoundedChannel, ZeroCapacityIsRejected) {
   EXPECT_THROW(BoundedChannel<int>(0), std::invalid_argument);
 }
 
-TEST(BoundedChannel, StartsEmptyAndOpen) {
+TEST(Stage3BoundedChannel, StartsEmptyAndOpen) {
   BoundedChannel<int> ch(3);
   EXPECT_EQ(ch.capacity(), 3u);
   EXPECT_EQ(ch.size(), 0u);
@@ -32,7 +32,7 @@ TEST(BoundedChannel, StartsEmptyAndOpen) {
   EXPECT_EQ(ch.waiting_senders(), 0u);
 }
 
-TEST(BoundedChannel, DeliversInSendOrder) {
+TEST(Stage3BoundedChannel, DeliversInSendOrder) {
   BoundedChannel<int> ch(4);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(ch.send(int(i)));
   EXPECT_EQ(ch.size(), 4u);
@@ -44,7 +44,7 @@ TEST(BoundedChannel, DeliversInSendOrder) {
   EXPECT_EQ(ch.size(), 0u);
 }
 
-TEST(BoundedChannel, TrySendFailsWhenFullWithoutTakingTheValue) {
+TEST(Stage3BoundedChannel, TrySendFailsWhenFullWithoutTakingTheValue) {
   BoundedChannel<std::unique_ptr<int>> ch(1);
   ASSERT_TRUE(ch.try_send(std::make_unique<int>(1)));
   auto second = std::make_unique<int>(2);
@@ -55,7 +55,7 @@ TEST(BoundedChannel, TrySendFailsWhenFullWithoutTakingTheValue) {
   EXPECT_EQ(*second, 2);
 }
 
-TEST(BoundedChannel, TryReceiveFailsWhenEmpty) {
+TEST(Stage3BoundedChannel, TryReceiveFailsWhenEmpty) {
   BoundedChannel<int> ch(1);
   auto r = ch.try_receive();
   ASSERT_FALSE(r);
@@ -66,7 +66,7 @@ TEST(BoundedChannel, TryReceiveFailsWhenEmpty) {
   EXPECT_EQ(*v, 7);
 }
 
-TEST(BoundedChannel, ReceiveBlocksUntilASend) {
+TEST(Stage3BoundedChannel, ReceiveBlocksUntilASend) {
   BoundedChannel<int> ch(1);
   std::atomic<int> got{-1};
   std::jthread receiver([&] { got = ch.receive().value_or(-2); });
@@ -78,7 +78,7 @@ TEST(BoundedChannel, ReceiveBlocksUntilASend) {
   EXPECT_EQ(ch.size(), 0u) << "handed to the receiver directly, never buffered";
 }
 
-TEST(BoundedChannel, SendBlocksWhileFullUntilAReceive) {
+TEST(Stage3BoundedChannel, SendBlocksWhileFullUntilAReceive) {
   BoundedChannel<int> ch(1);
   ASSERT_TRUE(ch.send(1));
   std::atomic<bool> sent{false};
@@ -96,7 +96,7 @@ TEST(BoundedChannel, SendBlocksWhileFullUntilAReceive) {
 }
 
 // Receivers queued in a known order get items in that order.
-TEST(BoundedChannel, WaitingReceiversAreServedInArrivalOrder) {
+TEST(Stage3BoundedChannel, WaitingReceiversAreServedInArrivalOrder) {
   BoundedChannel<int> ch(2);
   std::vector<int> got(3, -1);
   std::vector<std::jthread> receivers;
@@ -111,7 +111,7 @@ TEST(BoundedChannel, WaitingReceiversAreServedInArrivalOrder) {
 }
 
 // Senders queued in a known order are admitted in that order.
-TEST(BoundedChannel, WaitingSendersAreAdmittedInArrivalOrder) {
+TEST(Stage3BoundedChannel, WaitingSendersAreAdmittedInArrivalOrder) {
   BoundedChannel<int> ch(1);
   ASSERT_TRUE(ch.send(0));
   std::vector<std::jthread> senders;
@@ -126,7 +126,7 @@ TEST(BoundedChannel, WaitingSendersAreAdmittedInArrivalOrder) {
 }
 
 // A newcomer's try_receive cannot take an item meant for a thread already waiting.
-TEST(BoundedChannel, SendToAWaitingReceiverBypassesTheBuffer) {
+TEST(Stage3BoundedChannel, SendToAWaitingReceiverBypassesTheBuffer) {
   BoundedChannel<int> ch(4);
   std::atomic<int> got{-1};
   std::jthread receiver([&] { got = ch.receive().value_or(-2); });
@@ -137,7 +137,7 @@ TEST(BoundedChannel, SendToAWaitingReceiverBypassesTheBuffer) {
   EXPECT_EQ(got.load(), 5);
 }
 
-TEST(BoundedChannel, TryHandOffGivesOnlyToAWaitingReceiver) {
+TEST(Stage3BoundedChannel, TryHandOffGivesOnlyToAWaitingReceiver) {
   BoundedChannel<std::unique_ptr<int>> ch(2);
   auto first = std::make_unique<int>(1);
   EXPECT_FALSE(ch.try_hand_off(std::move(first))) << "nobody waits";
@@ -159,7 +159,7 @@ TEST(BoundedChannel, TryHandOffGivesOnlyToAWaitingReceiver) {
   EXPECT_NE(late, nullptr);  // NOLINT
 }
 
-TEST(BoundedChannel, CloseWakesBlockedReceiversAndSenders) {
+TEST(Stage3BoundedChannel, CloseWakesBlockedReceiversAndSenders) {
   BoundedChannel<std::unique_ptr<int>> empty(1);
   BoundedChannel<std::unique_ptr<int>> full(1);
   ASSERT_TRUE(full.send(std::make_unique<int>(0)));
@@ -190,7 +190,7 @@ TEST(BoundedChannel, CloseWakesBlockedReceiversAndSenders) {
   EXPECT_EQ(full.waiting_senders(), 0u);
 }
 
-TEST(BoundedChannel, ClosedChannelRefusesSendsAndDrainsWhatItHolds) {
+TEST(Stage3BoundedChannel, ClosedChannelRefusesSendsAndDrainsWhatItHolds) {
   BoundedChannel<int> ch(3);
   ASSERT_TRUE(ch.send(1));
   ASSERT_TRUE(ch.send(2));
@@ -207,7 +207,7 @@ TEST(BoundedChannel, ClosedChannelRefusesSendsAndDrainsWhatItHolds) {
 
 // Several producers and consumers at once: every item arrives exactly once, each producer's
 // items in the order it sent them. Under TSan this also checks the locking.
-TEST(BoundedChannel, StressEveryItemArrivesExactlyOnceInProducerOrder) {
+TEST(Stage3BoundedChannel, StressEveryItemArrivesExactlyOnceInProducerOrder) {
   constexpr int kProducers = 4;
   constexpr int kConsumers = 4;
   constexpr int kItems = 5000;  // per producer

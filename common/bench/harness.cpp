@@ -124,6 +124,10 @@ std::string pin(Config& config) {
 }  // namespace
 
 int run_benchmarks(int argc, char** argv, const StageInfo& stage) {
+  return run_benchmarks(argc, argv, std::vector<StageInfo>{stage});
+}
+
+int run_benchmarks(int argc, char** argv, const std::vector<StageInfo>& stages) {
   // Our flags first; everything else goes to Google Benchmark, after our defaults so that a
   // --benchmark_* flag on the command line wins.
   bool quick = false;
@@ -158,10 +162,14 @@ int run_benchmarks(int argc, char** argv, const StageInfo& stage) {
   benchmark::Initialize(&gb_argc, gb_args.data());
   if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_args.data())) return 2;
 
-  g_progress.stage = stage.name;
-  register_all(stage, config);
+  std::string names;
+  for (const auto& stage : stages) {
+    names += (names.empty() ? "" : "+") + stage.name;
+    register_all(stage, config);
+  }
+  g_progress.stage = names;
 
-  benchmark::AddCustomContext("stage", stage.name);
+  benchmark::AddCustomContext("stage", names);
   benchmark::AddCustomContext("mode", quick ? "quick" : "full");
   benchmark::AddCustomContext("endpoint", endpoint.empty() ? "in-process" : endpoint);
   benchmark::AddCustomContext("pinning", pinning);
@@ -179,7 +187,7 @@ int run_benchmarks(int argc, char** argv, const StageInfo& stage) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   if (g_progress.failed) {
-    std::fprintf(stderr, "%s: a benchmark run failed (see the error above)\n", stage.name.c_str());
+    std::fprintf(stderr, "%s: a benchmark run failed (see the error above)\n", names.c_str());
     return 1;
   }
   return 0;

@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "common/echo/echo_client.hpp"
 #include "common/net/deadline.hpp"
@@ -70,6 +71,12 @@ struct StageInfo {
 /// Registers every scenario for `stage`, runs them (Google Benchmark flags apply, plus
 /// --quick and --endpoint=host:port), and returns the process exit code.
 int run_benchmarks(int argc, char** argv, const StageInfo& stage);
+
+/// The same for several stages in one binary, so that one run measures them side by side:
+/// with repetitions, Google Benchmark interleaves the stages' runs in a random order. Workshop
+/// mode uses it to put an attempt beside the stage before it and the reference stage
+/// (`make workshop-bench`). REQUIRES: distinct names.
+int run_benchmarks(int argc, char** argv, const std::vector<StageInfo>& stages);
 
 /// Adapts a stage's Pool to PoolUnderTest.
 template <typename Pool>
@@ -141,9 +148,9 @@ Options sized_options(const std::string& endpoint, std::size_t pool_size) {
   return o;
 }
 
-/// Runs every scenario for `Pool`, under the stage name `name`.
+/// Returns what the harness knows about `Pool`, under the stage name `name`.
 template <typename Pool>
-int run_stage(int argc, char** argv, const char* name) {
+StageInfo stage_info(const char* name) {
   using Options = typename Pool::Options;
   StageInfo info;
   info.name = name;
@@ -152,7 +159,13 @@ int run_stage(int argc, char** argv, const char* name) {
   info.make_pool = [](const std::string& endpoint, std::size_t pool_size) {
     return std::make_unique<PoolAdapter<Pool>>(sized_options<Options>(endpoint, pool_size));
   };
-  return run_benchmarks(argc, argv, info);
+  return info;
+}
+
+/// Runs every scenario for `Pool`, under the stage name `name`.
+template <typename Pool>
+int run_stage(int argc, char** argv, const char* name) {
+  return run_benchmarks(argc, argv, stage_info<Pool>(name));
 }
 
 }  // namespace tcppool::bench
