@@ -16,10 +16,13 @@ namespace fs = std::filesystem;
 
 bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
-// The files of a stage that make its pool: not its tests, benchmarks, build file, README or
-// manifest.
+// The files of a stage that make its pool: not its tests, benchmarks, stress binary, build
+// file, README or manifest.
 bool is_pool_file(const std::string& name) {
-  if (name.ends_with("_test.cpp") || name.ends_with("_bench.cpp")) return false;
+  if (name.ends_with("_test.cpp") || name.ends_with("_bench.cpp") ||
+      name.ends_with("_stress.cpp")) {
+    return false;
+  }
   return name.ends_with(".hpp") || name.ends_with(".cpp") || name.ends_with(".h");
 }
 

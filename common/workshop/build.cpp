@@ -35,13 +35,17 @@ void say(const Layout& layout, const std::string& line) {
   std::fflush(stdout);
 }
 
-// The attempt's own sources: its .cpp files that are not tests or benchmarks.
+// The attempt's own sources: its .cpp files that are not tests, benchmarks or stress binaries
+// (those have mains of their own).
 std::vector<fs::path> attempt_sources(const fs::path& attempt) {
   std::vector<fs::path> out{};
   for (const auto& entry : fs::directory_iterator(attempt)) {
     std::string name = entry.path().filename().string();
     if (!entry.is_regular_file() || !name.ends_with(".cpp")) continue;
-    if (name.ends_with("_test.cpp") || name.ends_with("_bench.cpp")) continue;
+    if (name.ends_with("_test.cpp") || name.ends_with("_bench.cpp") ||
+        name.ends_with("_stress.cpp")) {
+      continue;
+    }
     out.push_back(entry.path());
   }
   std::sort(out.begin(), out.end());
