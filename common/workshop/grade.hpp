@@ -30,8 +30,8 @@ std::string_view describe(Outcome o);
 
 /// One test's outcome.
 struct TestResult {
-  std::string name{};  ///< "Suite.Test", a typed suite by its instantiation prefix.
-  Outcome outcome = Outcome::kPassed;
+  std::string name{};                  ///< "Suite.Test", a typed suite by its instantiation prefix.
+  Outcome outcome = Outcome::kPassed;  ///< How it ended.
   std::string message{};  ///< The first failure (or the compile error, or the skip reason).
 };
 
@@ -50,11 +50,11 @@ std::string crash_summary(std::string_view output);
 
 /// One goal, graded.
 struct GoalGrade {
-  const Goal* goal = nullptr;
+  const Goal* goal = nullptr;              ///< The goal, in the manifest.
   std::vector<const TestResult*> tests{};  ///< The results of the tests it grades.
-  int passed = 0;
-  int failed = 0;  ///< Failed, not compiled, crashed or timed out.
-  int skipped = 0;
+  int passed = 0;                          ///< Its tests that passed.
+  int failed = 0;                          ///< Failed, not compiled, crashed or timed out.
+  int skipped = 0;                         ///< Skipped: the machine cannot run them.
 
   /// Returns true when the goal is met: nothing failed and something passed (or, for a goal
   /// no test grades, always).
@@ -63,7 +63,7 @@ struct GoalGrade {
 
 /// The whole checklist.
 struct Checklist {
-  std::vector<GoalGrade> goals{};
+  std::vector<GoalGrade> goals{};       ///< One per goal, in the manifest's order.
   std::vector<std::string> ungraded{};  ///< Tests no goal or exclusion names (a stale manifest).
   std::vector<std::pair<const Exclusion*, int>> excluded{};  ///< Exclusions, with tests matched.
 

@@ -14,11 +14,11 @@ namespace tcppool::workshop {
 
 /// A command to run.
 struct Job {
-  std::vector<std::string> argv{};  ///< The program and its arguments (no shell).
-  std::string output{};             ///< File for its standard output and error ("": this one's).
-  std::chrono::seconds timeout{60};
-  std::vector<std::string> env{};  ///< "NAME=value" added to this process's environment.
-  std::string cwd{};               ///< Directory to run in ("" for this one).
+  std::vector<std::string> argv{};   ///< The program and its arguments (no shell).
+  std::string output{};              ///< File for its standard output and error ("": this one's).
+  std::chrono::seconds timeout{60};  ///< Killed (with its process group) after this long.
+  std::vector<std::string> env{};    ///< "NAME=value" added to this process's environment.
+  std::string cwd{};                 ///< Directory to run in ("" for this one).
 };
 
 /// How a job ended.

@@ -38,8 +38,8 @@ struct Instantiation {
 
 /// What a test file holds.
 struct TestFile {
-  std::vector<TestBlock> tests{};
-  std::vector<Instantiation> instantiations{};
+  std::vector<TestBlock> tests{};               ///< Its TEST()s, TEST_F()s and TEST_P()s.
+  std::vector<Instantiation> instantiations{};  ///< The conformance suites it instantiates.
   std::string alias{};  ///< The `namespace stage = tcppool::stageN;` line, or "".
 };
 

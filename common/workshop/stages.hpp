@@ -20,7 +20,7 @@ namespace tcppool::workshop {
 
 /// A stage of the repository.
 struct Stage {
-  int number = 0;
+  int number = 0;       ///< 3 for stage3-bounded-channel.
   std::string dir{};    ///< "stage3-bounded-channel".
   std::string title{};  ///< "Stage 3: bounded channel": the page's heading, else from the dir.
   std::string page{};   ///< "docs/stage3-bounded-channel.md", or "" while it is not written.
@@ -59,8 +59,8 @@ std::string exercise_test_path(const Stage& stage, int number);
 
 /// The Task sentence and Goals bullets of a stage page (Markdown, as written), or empty.
 struct TaskAndGoals {
-  std::string task{};
-  std::vector<std::string> goals{};
+  std::string task{};                ///< The text of the Task paragraph, or "".
+  std::vector<std::string> goals{};  ///< Each bullet of the Goals list, in order.
 };
 
 /// Reads the **Task.** paragraph and the **Goals.** list from a stage page.
