@@ -406,8 +406,6 @@ void sleep_for(Clock::duration d) {
   }
 }
 
-net::Socket open_spare() { return net::Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
-
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
 // A byte no request line has (a control byte other than the CR of a line end, or a byte above
@@ -594,22 +592,12 @@ void MetricsServer::Loop::accept_new(Clock::time_point now) {
   }
 }
 
-// At the descriptor limit accept() fails while the connections wait in the backlog, and the
-// listener stays readable. Give up the spare descriptor, accept each waiting connection on it
-// and close it at once, then take the spare back: the clients see EOF instead of silence.
+// At the descriptor limit: net::refuse_at_fd_limit() closes the waiting connections on the spare
+// descriptor, as the echo server does, so the clients see EOF instead of silence.
 void MetricsServer::Loop::refuse_at_fd_limit() {
-  if (!spare_fd) {  // lost on an earlier try: get it back for next time
-    spare_fd = open_spare();
-    return;
-  }
-  spare_fd.reset();
-  for (int i = 0; i < kMaxAcceptsPerTurn; ++i) {
-    net::Socket s(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!s) break;
-    ++stats.accepted;
-    ++stats.refused;
-  }
-  spare_fd = open_spare();
+  std::size_t n = net::refuse_at_fd_limit(listener, spare_fd, kMaxAcceptsPerTurn);
+  stats.accepted += n;
+  stats.refused += n;
 }
 
 // POLLERR and POLLHUP need no case of their own: they show in the recv() or send() that follows.
@@ -785,7 +773,7 @@ std::expected<std::unique_ptr<MetricsServer>, MetricsServerError> MetricsServer:
     if (!port) return fail(port.error(), "getsockname");
     net::Socket wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!wake) return fail(std::error_code(errno, std::system_category()), "eventfd");
-    net::Socket spare = open_spare();
+    net::Socket spare = net::open_spare_descriptor();
     if (!spare) return fail(std::error_code(errno, std::system_category()), "open /dev/null");
     auto loop = std::make_unique<Loop>(std::move(options), std::move(*listener), std::move(wake),
                                        std::move(spare));

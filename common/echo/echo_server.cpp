@@ -133,8 +133,6 @@ void sleep_for(Clock::duration d) {
   }
 }
 
-net::Socket open_spare() { return net::Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
-
 }  // namespace
 
 void Faults::validate() const {
@@ -538,22 +536,12 @@ bool EchoServer::Loop::admit(net::Socket socket, Clock::time_point now) {
   return true;
 }
 
-// At the descriptor limit accept() fails while the connections wait in the backlog, and the
-// listener stays readable. Give up the spare descriptor, accept each waiting connection on it
-// and close it at once, then take the spare back: the clients see EOF instead of silence.
+// At the descriptor limit: net::refuse_at_fd_limit() closes the waiting connections on the spare
+// descriptor, so the clients see EOF instead of silence.
 void EchoServer::Loop::refuse_at_fd_limit() {
-  if (!spare_fd) {  // lost on an earlier try: get it back for next time
-    spare_fd = open_spare();
-    return;
-  }
-  spare_fd.reset();
-  for (int i = 0; i < kMaxAcceptsPerTurn; ++i) {
-    net::Socket s(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!s) break;
-    ++stats.accepted;
-    ++stats.closes[static_cast<std::size_t>(CloseCause::kNoDescriptor)];
-  }
-  spare_fd = open_spare();
+  std::size_t n = net::refuse_at_fd_limit(listener, spare_fd, kMaxAcceptsPerTurn);
+  stats.accepted += n;
+  stats.closes[static_cast<std::size_t>(CloseCause::kNoDescriptor)] += n;
 }
 
 void EchoServer::Loop::service(Connection& c, short revents, Clock::time_point now) {
@@ -844,7 +832,7 @@ std::expected<std::unique_ptr<EchoServer>, std::error_code> EchoServer::start(
   if (!port) return std::unexpected(port.error());
   net::Socket wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake) return fail_errno();
-  net::Socket spare = open_spare();
+  net::Socket spare = net::open_spare_descriptor();
   if (!spare) return fail_errno();
   std::size_t per_connection = options.buffer_bytes + sizeof(Connection);
   std::size_t limit = std::max<std::size_t>(

@@ -90,6 +90,23 @@ std::expected<std::uint16_t, std::error_code> local_port(int fd) {
   return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
 }
 
+Socket open_spare_descriptor() { return Socket(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+std::size_t refuse_at_fd_limit(const Socket& listener, Socket& spare, std::size_t max) {
+  if (!spare) {  // lost on an earlier try: get it back for next time
+    spare = open_spare_descriptor();
+    return 0;
+  }
+  spare.reset();
+  std::size_t refused = 0;
+  for (; refused < max; ++refused) {
+    Socket s(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!s) break;
+  }
+  spare = open_spare_descriptor();
+  return refused;
+}
+
 std::expected<void, std::error_code> set_nodelay(int fd, bool on) {
   return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <stop_token>
@@ -66,6 +67,17 @@ std::expected<std::uint16_t, std::error_code> local_port(int fd);
 /// Turns Nagle's algorithm off (TCP_NODELAY) or back on. With it on, a small write that
 /// follows another, unacknowledged one waits for that acknowledgement.
 std::expected<void, std::error_code> set_nodelay(int fd, bool on = true);
+
+/// Returns a descriptor kept in reserve (/dev/null, read-only) for refuse_at_fd_limit(); empty
+/// when even that cannot be had.
+Socket open_spare_descriptor();
+
+/// What a server does when accept() fails with EMFILE or ENFILE: the connections wait in the
+/// backlog and the listener stays readable, so a poll() loop would spin and the clients wait in
+/// silence. Gives up `spare`, accepts up to `max` waiting connections on it, closing each at
+/// once (the client sees EOF), then takes the spare back. A spare lost on an earlier call is
+/// only taken back, and nothing accepted. Returns how many connections it refused.
+std::size_t refuse_at_fd_limit(const Socket& listener, Socket& spare, std::size_t max);
 
 /// TCP keepalive settings: after `idle` without traffic the kernel sends a probe every
 /// `interval`; after `count` unanswered probes it resets the connection.
