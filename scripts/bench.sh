@@ -53,6 +53,23 @@ if [ "$commit" != unknown ] && [ -n "$(git status --porcelain 2>/dev/null)" ]; t
   commit="$commit (with uncommitted changes)"
 fi
 
+# As root, each binary runs in a network namespace of its own (a loopback only, brought up
+# here): TIME_WAIT sockets left by earlier binaries, tests or other programs are in other
+# namespaces, so they cannot fill the kernel's TIME_WAIT table or the ephemeral ports that
+# stage 1 needs. Not with --endpoint (the server is outside), nor with TCPPOOL_BENCH_NETNS=0.
+# The report says which way each binary ran (its "network" row).
+netns=()
+TCPPOOL_HOST_NETNS=$(readlink /proc/self/ns/net 2>/dev/null || true)
+export TCPPOOL_HOST_NETNS
+if [ -z "$endpoint" ] && [ "${TCPPOOL_BENCH_NETNS:-1}" != 0 ] && [ "$(id -u)" -eq 0 ] &&
+  command -v unshare >/dev/null && command -v ip >/dev/null &&
+  unshare --net ip link set lo up 2>/dev/null; then
+  netns=(unshare --net sh -c 'ip link set lo up && exec "$0" "$@"')
+  echo "bench.sh: each binary in a network namespace of its own" >&2
+else
+  echo "bench.sh: in the host's network namespace (TIME_WAIT sockets of other runs count)" >&2
+fi
+
 # One binary failing (a scenario that cannot run against someone else's server, say) must not
 # stop the others or the report: each failure is recorded, the report shows it, and the exit
 # status says so at the end.
@@ -65,7 +82,7 @@ for b in "${benches[@]}"; do
   name=$(basename "$b" _bench)
   echo "== [$i/${#benches[@]}] $name ($mode)" >&2
   status=0
-  "$b" "${args[@]}" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
+  "${netns[@]}" "$b" "${args[@]}" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
     --benchmark_display_aggregates_only=true || status=$?
   if [ -s "$out/$name.json" ]; then
     inputs+=("$out/$name.json")

@@ -13,7 +13,7 @@
 #           server; no test starts it)
 #   docs    Doxygen and graphviz for the site and the diagrams, cmark-gfm for the GitHub-style
 #           rendering the checks read
-#   bench   gnuplot for the chart
+#   bench   gnuplot for the chart; iproute2 as root, for the benches' network namespaces
 #   format  clang-format
 #   shots   Chromium and a font, to look at the site headless (make docs-shots)
 #   workshop  patch, to apply the exercises' answers (make workshop-prove)
@@ -56,6 +56,8 @@ for group in "$@"; do
       ;;
     bench)
       need_cmd gnuplot gnuplot-nox
+      # As root, each bench binary runs in a network namespace of its own, set up with ip.
+      if [ "$(id -u)" -eq 0 ]; then need_cmd ip iproute2; fi
       ;;
     format)
       need_cmd clang-format clang-format

@@ -177,6 +177,7 @@ int run_benchmarks(int argc, char** argv, const std::vector<StageInfo>& stages) 
   benchmark::AddCustomContext("cxx_flags", TCPPOOL_CXX_FLAGS);
   benchmark::AddCustomContext("time_wait_at_start", std::to_string(time_wait_count()));
   benchmark::AddCustomContext("time_wait_limit", std::to_string(time_wait_limit()));
+  benchmark::AddCustomContext("network", network_namespace());
   auto ms = [](net::Clock::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };

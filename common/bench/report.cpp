@@ -378,6 +378,13 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
       std::string& all = meta.fields["time_wait_by_stage"];
       all += (all.empty() ? "" : ", ") + binary + ": " + ctx.value("time_wait_at_start", "?");
     }
+    // Each binary says which network namespace it ran in; the report says "mixed" if they
+    // differ (a run with --only merged with an older one, say).
+    if (ctx.contains("network")) {
+      std::string ns = ctx.value("network", "?");
+      auto [it, fresh] = meta.fields.try_emplace("network", ns);
+      if (!fresh && it->second != ns) it->second = "mixed";
+    }
     if (!meta.fields.contains("date")) {
       for (const char* k : {"date", "host_name", "mode", "endpoint", "compiler", "cxx_flags",
                             "time_wait_at_start", "time_wait_limit", "repetitions", "pairs",
@@ -492,6 +499,25 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
   }
 }
 
+namespace {
+
+// What the report says of the network namespace the binaries ran in (bench.sh gives each its
+// own when run as root, so that TIME_WAIT sockets left by anything else cannot reach it).
+std::string network_row(const std::string& ns) {
+  if (ns == "own") {
+    return "a network namespace of its own for each binary (run as root): TIME_WAIT sockets "
+           "and ports used elsewhere do not count";
+  }
+  if (ns == "host" || ns == "host?") {
+    return "the host's (not root, or TCPPOOL_BENCH_NETNS=0): TIME_WAIT sockets left by tests "
+           "or other programs count, and can change stage 1's numbers";
+  }
+  if (ns == "mixed") return "mixed: some binaries ran in a namespace of their own, some not";
+  return "unknown (results from before the report recorded it)";
+}
+
+}  // namespace
+
 std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
                             const std::vector<Budget>& budgets) {
   auto field = [&](const char* k) {
@@ -519,6 +545,7 @@ std::string render_markdown(const std::vector<Row>& rows, const Meta& meta,
         field("endpoint") == "in-process"
             ? "in-process echo server (common/echo), 127.0.0.1, fresh per run"
             : "external " + field("endpoint") + " (fault scenarios skipped; peak open unknown)"},
+       {"network", network_row(field("network"))},
        {"TIME_WAIT sockets at start", field("time_wait_by_stage") + " (the kernel keeps at most " +
                                           field("time_wait_limit") + ")"},
        {"stages", stages}},

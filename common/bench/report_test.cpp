@@ -44,7 +44,8 @@ json acquire(const std::string& stage, double ns) {
 
 class Report : public ::testing::Test {
  protected:
-  std::string write(const std::string& stage, const json& benchmarks) {
+  std::string write(const std::string& stage, const json& benchmarks,
+                    const std::string& network = "") {
     json doc = {{"context",
                  {{"date", "2026-11-22"},
                   {"host_name", "box"},
@@ -54,6 +55,7 @@ class Report : public ::testing::Test {
                   {"compiler", "GNU 12.2.0"},
                   {"endpoint", "in-process"}}},
                 {"benchmarks", benchmarks}};
+    if (!network.empty()) doc["context"]["network"] = network;
     auto path = dir_ / (stage + ".json");
     std::ofstream(path) << doc.dump();
     return path.string();
@@ -291,6 +293,27 @@ TEST_F(Report, MarkdownJsonAndChartCarryTheNumbers) {
   std::string gp = chart_script(meta, "d.dat", "r.png", "r.svg");
   EXPECT_NE(gp.find("plot for [c=2:3] 'd.dat'"), std::string::npos) << gp;
   EXPECT_NE(gp.find("set output 'r.svg'"), std::string::npos);
+}
+
+// The report says which network namespace the binaries ran in: their own (bench.sh as root),
+// the host's, or a mix, and "unknown" for results that predate the field.
+TEST_F(Report, SaysWhichNetworkNamespaceTheBinariesRanIn) {
+  auto render = [&](const std::vector<std::string>& inputs) {
+    std::vector<Row> rows;
+    Meta meta;
+    load(inputs, rows, meta);
+    return render_markdown(rows, meta, check_budgets(rows));
+  };
+  auto steady = json::array({run("steady/stage1/threads:4/payload:64", 11300, 4, 64, 0)});
+  auto own1 = write("stage1", steady, "own");
+  auto own2 = write("stage2", steady, "own");
+  EXPECT_NE(render({own1, own2}).find("| network | a network namespace of its own for each binary"),
+            std::string::npos);
+  auto host = write("stage3", steady, "host");
+  EXPECT_NE(render({host}).find("| network | the host's"), std::string::npos);
+  EXPECT_NE(render({own1, host}).find("| network | mixed"), std::string::npos);
+  auto old = write("stage4", steady);
+  EXPECT_NE(render({old}).find("| network | unknown"), std::string::npos);
 }
 
 json failed(const std::string& name, const std::string& error) {

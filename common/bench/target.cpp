@@ -1,8 +1,11 @@
 // common/bench/target.cpp
 #include "common/bench/target.hpp"
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "common/net/endpoint.hpp"
 
@@ -58,6 +61,22 @@ std::uint64_t time_wait_limit() {
   std::uint64_t limit = 0;
   in >> limit;
   return limit;
+}
+
+std::string network_namespace() {
+  // The host's namespace: as scripts/bench.sh saw it before giving this binary one of its own,
+  // else process 1's (unreadable in some containers).
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/ns/net", ec);
+  if (ec) return "host?";
+  std::filesystem::path host;
+  if (const char* seen = std::getenv("TCPPOOL_HOST_NETNS"); seen != nullptr && *seen != '\0') {
+    host = seen;
+  } else {
+    host = std::filesystem::read_symlink("/proc/1/ns/net", ec);
+    if (ec) return "host?";
+  }
+  return self == host ? "host" : "own";
 }
 
 }  // namespace tcppool::bench

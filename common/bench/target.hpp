@@ -50,4 +50,11 @@ std::uint64_t time_wait_count(std::optional<std::uint16_t> remote_port = std::nu
 /// it cannot be read. Past it, a closing socket skips TIME_WAIT altogether.
 std::uint64_t time_wait_limit();
 
+/// Returns which network namespace this process runs in: "own" when it is not the host's
+/// (scripts/bench.sh gives each binary one when run as root), "host" when it is, "host?" when
+/// the host's cannot be read. The host's is the one in TCPPOOL_HOST_NETNS (bench.sh sets it
+/// to its own, `net:[inode]`), else process 1's.
+/// TIME_WAIT sockets, ephemeral ports and the tcp_max_tw_buckets table are per namespace.
+std::string network_namespace();
+
 }  // namespace tcppool::bench
