@@ -19,7 +19,13 @@
 //   len(ch), cap(ch)            ch.size(), ch.capacity()
 //
 // Changes from stage 4 (stage 3's channel): receive(deadline, stop_token), a receive that
-// gives up at a deadline or on a stop without losing an item handed over meanwhile.
+// gives up at a deadline or on a stop without losing an item handed over meanwhile; and, made
+// with a starvation bound, bounded barging in place of strict first come, first served: a
+// send buffers the item and wakes one waiter to come and look, and a thread that is running
+// (a receive or try_receive that does not block) may take the item first. Once the longest
+// waiter has waited the bound, sends hand off to the waiters directly, in order, until the
+// longest has waited less (Go's sync.Mutex does the same: its "starvation mode"). See
+// BoundedChannel(capacity, starvation_bound).
 // Header-only: it is a template.
 #pragma once
 
@@ -50,7 +56,9 @@ namespace tcppool::stage5 {
 ///     while (auto v = ch.receive()) use(*v);  // 0 1 2 3 4, then Errc::kChannelClosed
 ///
 /// Thread-safe: every member may be called from any thread. Items are delivered in the order
-/// they were sent, and blocked threads are served in the order they blocked. REQUIRES: T's
+/// they were sent. Blocked threads are served in the order they blocked: always (strict FIFO,
+/// the default), or, with a starvation bound, once the longest of them has waited the bound
+/// (bounded barging; until then a thread that does not block may come first). REQUIRES: T's
 /// move constructor does not throw (sockets, handles, values).
 ///
 /// Destroying a channel while a thread is blocked in it is undefined: close() it and let the
@@ -60,11 +68,27 @@ class BoundedChannel {
   static_assert(std::is_nothrow_move_constructible_v<T>, "BoundedChannel needs a noexcept move");
 
  public:
-  /// Makes an empty, open channel holding at most `capacity` items. Throws
-  /// std::invalid_argument when capacity is zero (Go's unbuffered channel is not provided).
-  explicit BoundedChannel(std::size_t capacity) : capacity_(capacity) {
+  // [barging_ctor]
+  /// Makes an empty, open channel holding at most `capacity` items. Without a
+  /// `starvation_bound`, strict FIFO: a send while threads are blocked in receive() hands the
+  /// item to the one that has waited longest. With one, bounded barging: such a send buffers
+  /// the item and wakes the longest-waiting thread to come and take it (one at a time: none
+  /// while one woken before has not yet looked), and a receive that does not block may take it
+  /// first, so the item is used at once instead of sitting idle while a sleeping thread wakes.
+  /// A woken thread that finds the buffer empty waits again, still first in line. Once the
+  /// longest-waiting thread has waited `starvation_bound`, sends hand items to the blocked
+  /// threads directly, oldest first, until the longest has waited less. Throws
+  /// std::invalid_argument when capacity is zero (Go's unbuffered channel is not provided) or
+  /// the bound is not positive.
+  explicit BoundedChannel(std::size_t capacity,
+                          std::optional<net::Clock::duration> starvation_bound = std::nullopt)
+      : capacity_(capacity), bound_(starvation_bound) {
     if (capacity == 0) throw std::invalid_argument("BoundedChannel: capacity must be at least 1");
+    if (bound_ && *bound_ <= net::Clock::duration::zero()) {
+      throw std::invalid_argument("BoundedChannel: starvation_bound must be positive");
+    }
   }
+  // [barging_ctor]
 
   BoundedChannel(const BoundedChannel&) = delete;
   BoundedChannel& operator=(const BoundedChannel&) = delete;
@@ -111,8 +135,12 @@ class BoundedChannel {
     if (!buffer_.empty()) return take_front();
     if (closed_) return fail(Errc::kChannelClosed);
     Receiver me;
-    receivers_.push_back(&me);
-    me.cv.wait(lock, [&] { return me.state != Waiter::kWaiting; });
+    enqueue(me);
+    for (;;) {
+      if (me.state == Waiter::kWoken && look(me)) return take_front_for(me);
+      if (me.state != Waiter::kWaiting) break;
+      me.cv.wait(lock);
+    }
     if (me.state == Waiter::kDone) return std::move(*me.item);
     return fail(Errc::kChannelClosed);
   }
@@ -132,34 +160,17 @@ class BoundedChannel {
     if (stop.stop_requested()) return fail(Errc::kCancelled);
     if (deadline.expired()) return fail(Errc::kTimeout);
     Receiver me;
-    receivers_.push_back(&me);
+    enqueue(me);
     // A stop wakes this receiver through a callback that notifies it under mu_. The callback
     // runs at once, in this thread, if the stop has already come: so it is registered with
     // mu_ released, and it is destroyed with mu_ released too (a callback running in another
     // thread waits for mu_, and destroying it waits for the callback).
-    std::optional<std::stop_callback<Wake>> on_stop;
-    if (stop.stop_possible()) {
-      lock.unlock();
-      on_stop.emplace(stop, Wake{this, &me});
-      lock.lock();
-    }
-    while (me.state == Waiter::kWaiting && !stop.stop_requested()) {
-      if (deadline.is_never()) {
-        me.cv.wait(lock);
-      } else if (me.cv.wait_until(lock, deadline.when()) == std::cv_status::timeout) {
-        break;
-      }
-    }
-    std::expected<T, std::error_code> result = fail(Errc::kChannelClosed);
-    if (me.state == Waiter::kDone) {
-      result = std::move(*me.item);
-    } else if (me.state == Waiter::kWaiting) {  // gave up: leave the queue, so no one hands to it
-      std::erase(receivers_, &me);
-      result = fail(stop.stop_requested() ? Errc::kCancelled : Errc::kTimeout);
-    }
     lock.unlock();
-    on_stop.reset();
-    return result;
+    std::stop_callback<Wake> on_stop(stop, Wake{this, &me});
+    lock.lock();
+    auto result = wait_for_item(lock, me, deadline, stop);
+    lock.unlock();
+    return result;  // on_stop is destroyed here, after the unlock
   }
   // [receive_until]
 
@@ -182,6 +193,8 @@ class BoundedChannel {
     for (Sender* s : senders_) s->wake(Waiter::kClosed);
     receivers_.clear();
     senders_.clear();
+    looking_ = nullptr;
+    starving_ = false;
   }
 
   /// Returns true once close() has been called.
@@ -216,7 +229,8 @@ class BoundedChannel {
   // A blocked thread's slot, on its own stack; each has its own condition variable, so a
   // hand-off wakes exactly the thread it is for (no thundering herd, and FIFO by construction).
   struct Waiter {
-    enum State { kWaiting, kDone, kClosed };
+    // kWoken: barging only; woken to look at the buffer, where an item may still be.
+    enum State { kWaiting, kWoken, kDone, kClosed };
     std::condition_variable cv;
     State state = kWaiting;
     void wake(State s) {
@@ -226,6 +240,7 @@ class BoundedChannel {
   };
   struct Receiver : Waiter {
     std::optional<T> item;
+    net::Clock::time_point since;  // when it blocked: read with barging only
   };
   struct Sender : Waiter {
     explicit Sender(T* v) : value(v) {}
@@ -242,27 +257,123 @@ class BoundedChannel {
     }
   };
 
+  // receive(deadline, stop)'s wait, for a receiver queued by enqueue(): until an item is
+  // handed to it or it takes one it was woken for, the channel closes, the deadline passes or
+  // the stop comes. REQUIRES: `lock` holds mu_.
+  std::expected<T, std::error_code> wait_for_item(std::unique_lock<std::mutex>& lock,
+                                                  Receiver& me, net::Deadline deadline,
+                                                  const std::stop_token& stop) {
+    for (;;) {
+      if (me.state == Waiter::kDone) return std::move(*me.item);
+      if (me.state == Waiter::kClosed) return fail(Errc::kChannelClosed);
+      // A receiver woken only to look, not handed anything, gives up like one still asleep,
+      // and passes the look on.
+      if (stop.stop_requested() || deadline.expired()) {
+        if (me.state == Waiter::kWoken) (void)look(me);
+        leave(me);  // gave up: leave the queue, so no one hands to it
+        return fail(stop.stop_requested() ? Errc::kCancelled : Errc::kTimeout);
+      }
+      if (me.state == Waiter::kWoken && look(me)) return take_front_for(me);
+      if (deadline.is_never()) {
+        me.cv.wait(lock);
+      } else {
+        (void)me.cv.wait_until(lock, deadline.when());
+      }
+    }
+  }
+
   // Hands `value` to the longest-waiting receiver, if any; returns false (leaving `value`
   // untouched) when none waits. REQUIRES: mu_ held.
   bool hand_off(T& value) {
     if (receivers_.empty()) return false;
-    // Invariant: receivers wait only while the buffer is empty.
+    // Invariant (strict FIFO): receivers wait only while the buffer is empty.
     Receiver* r = receivers_.front();
     receivers_.pop_front();
     r->item.emplace(std::move(value));
     r->wake(Waiter::kDone);
+    if (r == looking_) {  // it will not look now: another must, if items are buffered
+      looking_ = nullptr;
+      wake_looker();
+    }
     return true;
   }
 
+  // [barging]
   // Hands `value` to the longest-waiting receiver, or buffers it if there is room; returns
-  // false (leaving `value` untouched) when the buffer is full. REQUIRES: mu_ held, open.
+  // false (leaving `value` untouched) when the buffer is full. With barging and receivers
+  // waiting, it buffers the item and wakes one of them to look, unless the longest has waited
+  // the starvation bound: then it hands off, and keeps handing off (starving_) until the
+  // longest has waited less. REQUIRES: mu_ held, open.
   bool deliver_or_buffer(T& value) {
-    if (hand_off(value)) return true;
-    if (buffer_.size() < capacity_) {
+    if (receivers_.empty()) {
+      starving_ = false;
+      if (buffer_.size() == capacity_) return false;
       buffer_.push_back(std::move(value));
       return true;
     }
-    return false;
+    if (!bound_) return hand_off(value);  // strict FIFO
+    const auto now = net::Clock::now();
+    if (!starving_ && now - receivers_.front()->since >= *bound_) {
+      starving_ = true;
+      // What is buffered goes to the waiters first, oldest item to the longest waiter.
+      while (!buffer_.empty() && !receivers_.empty()) {
+        T item = std::move(buffer_.front());
+        buffer_.pop_front();
+        hand_off(item);
+      }
+    }
+    if (starving_ && hand_off(value)) {
+      starving_ = !receivers_.empty() && now - receivers_.front()->since >= *bound_;
+      return true;
+    }
+    if (buffer_.size() == capacity_) return hand_off(value);
+    buffer_.push_back(std::move(value));
+    wake_looker();
+    return true;
+  }
+
+  // Wakes the longest-waiting receiver to look at the buffer, if an item is there and no
+  // receiver woken before has looked yet: at most one wake-up that may find nothing.
+  // Invariant (barging): items buffered while receivers wait imply one of them is looking_.
+  // REQUIRES: mu_ held.
+  void wake_looker() {
+    if (looking_ != nullptr || buffer_.empty() || receivers_.empty()) return;
+    looking_ = receivers_.front();
+    looking_->wake(Waiter::kWoken);
+  }
+
+  // A woken receiver looks: returns true if an item is buffered for it to take; otherwise
+  // (a thread that did not block took it first) it waits again, still in its place.
+  // REQUIRES: mu_ held, me.state == kWoken.
+  bool look(Receiver& me) {
+    if (looking_ == &me) looking_ = nullptr;
+    me.state = Waiter::kWaiting;
+    return !buffer_.empty();
+  }
+
+  // A woken receiver takes the oldest item and leaves the queue; another is woken if items
+  // are left. REQUIRES: mu_ held, buffer not empty.
+  T take_front_for(Receiver& me) {
+    std::erase(receivers_, &me);
+    T item = take_front();
+    wake_looker();
+    return item;
+  }
+  // [barging]
+
+  // Queues a receiver that is about to block. REQUIRES: mu_ held.
+  void enqueue(Receiver& me) {
+    if (bound_) me.since = net::Clock::now();
+    receivers_.push_back(&me);
+  }
+
+  // A receiver that gives up leaves the queue; if it had been woken, another is. REQUIRES:
+  // mu_ held, me.state == kWaiting.
+  void leave(Receiver& me) {
+    std::erase(receivers_, &me);
+    if (looking_ == &me) looking_ = nullptr;
+    if (receivers_.empty()) starving_ = false;
+    wake_looker();
   }
 
   // Takes the oldest item and, now that there is room, admits the longest-waiting sender.
@@ -287,6 +398,9 @@ class BoundedChannel {
   std::deque<Receiver*> receivers_;  // Guarded by mu_. Longest-waiting at the front.
   std::deque<Sender*> senders_;      // Guarded by mu_. Longest-waiting at the front.
   bool closed_ = false;              // Guarded by mu_.
+  const std::optional<net::Clock::duration> bound_;  // Bounded barging's; nullopt: strict FIFO.
+  Receiver* looking_ = nullptr;  // Guarded by mu_. Woken to look, and has not looked yet.
+  bool starving_ = false;        // Guarded by mu_. Handing off directly: a waiter waited too long.
 };
 
 }  // namespace tcppool::stage5

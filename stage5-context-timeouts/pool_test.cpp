@@ -6,6 +6,7 @@
 
 #include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
+#include "common/testing/conformance/barging.hpp"
 #include "common/testing/conformance/basic.hpp"
 #include "common/testing/conformance/bounded.hpp"
 #include "common/testing/conformance/deadlines.hpp"
@@ -20,6 +21,7 @@ namespace tcppool::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Basic, BasicConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Reuse, ReuseConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Bounded, BoundedConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Barging, BargingConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Health, HealthConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5Deadlines, DeadlinesConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage5NetworkFaults, NetworkFaultsConformance, stage::Pool);

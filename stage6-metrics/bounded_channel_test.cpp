@@ -1,6 +1,7 @@
-// Tests for stage6-metrics/bounded_channel.hpp (stage 3's, unchanged): every member, the
-// FIFO order of items and of waiters, close semantics, and a multi-thread stress (run it under
-// TSan: make tsan).
+// Tests for stage6-metrics/bounded_channel.hpp in its strict FIFO mode (stage 3's tests,
+// unchanged): every member, the FIFO order of items and of waiters, close semantics, and a
+// multi-thread stress (run it under TSan: make tsan). channel_barging_test.cpp tests bounded
+// barging.
 #include "bounded_channel.hpp"
 
 #include <gtest/gtest.h>

@@ -71,6 +71,11 @@ void Options::validate() const {
           within(acquire_timeout, milliseconds(1), day));
   require(io_timeout > milliseconds(0) && io_timeout <= day, "io_timeout",
           within(io_timeout, milliseconds(1), day));
+  require(fairness == Fairness::kBoundedBarging || fairness == Fairness::kStrictFifo, "fairness",
+          "must be kBoundedBarging or kStrictFifo, got " +
+              std::to_string(static_cast<int>(fairness)));
+  require(starvation_bound > milliseconds(0) && starvation_bound <= std::chrono::minutes(1),
+          "starvation_bound", within(starvation_bound, milliseconds(1), std::chrono::minutes(1)));
   // [validate_health]
   require(skip_check_within >= milliseconds(0) && skip_check_within <= hour, "skip_check_within",
           within(skip_check_within, milliseconds(0), hour));
@@ -356,7 +361,9 @@ struct PoolCore {
   PoolCore(Options opts, net::HostPort target)
       : options(std::move(opts)),
         endpoint(std::move(target)),
-        tokens(options.max_open),
+        tokens(options.max_open, options.fairness == Fairness::kBoundedBarging
+                                     ? std::optional<net::Clock::duration>(options.starvation_bound)
+                                     : std::nullopt),
         leases(options.max_open),
         retry(options.retry, options.seed),
         rng(options.seed != 0 ? options.seed + 1 : std::random_device{}()),

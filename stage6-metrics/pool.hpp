@@ -10,8 +10,10 @@
 // heartbeat failing, a suspected leak) goes to Options::on_event, on a thread of the pool's
 // own, so a slow hook never holds up the pool. See docs/stage6-metrics.md.
 //
-// What it still gets wrong: under contention (64 threads on 8 connections) strict FIFO
-// hand-off keeps each released connection idle while its next owner wakes up.
+// What it cannot fix: every request is an OS thread that sleeps and wakes on each round trip.
+// Bounded barging (stage 5's, see Options::fairness) keeps connections busy under contention,
+// but the thread-per-request model's own cost stays: the benchmark report's event-loop
+// ceiling, one thread driving every connection with poll(), shows how much.
 //
 // Changes from stage 5: Options gains name, histogram_buckets, leak_threshold, on_event and
 // event_queue; acquire(), try_acquire() and run() take the caller's std::source_location (a
@@ -45,6 +47,17 @@
 
 namespace tcppool::stage6 {
 
+/// Who gets a connection given back while threads wait for one (Options::fairness).
+enum class Fairness {
+  /// A thread that is running may take it ahead of the threads asleep, which are woken one at
+  /// a time to look; once the longest has waited Options::starvation_bound, connections go to
+  /// the sleeping threads directly, in order, until the longest has waited less.
+  kBoundedBarging,
+  /// The thread that has waited longest gets it, always (stage 3's hand-off): every release at
+  /// the cap waits for a thread to wake before its connection is used again.
+  kStrictFifo,
+};
+
 /// How to build a Pool. Every field but `endpoint` has a default.
 struct Options {
   /// The server: "host:port" or "[ipv6-address]:port" (the grammar is in
@@ -75,6 +88,16 @@ struct Options {
   /// apart from acquire_timeout: waiting for a connection and waiting for a server are different
   /// things, with different budgets. Positive, at most 24 h.
   std::chrono::milliseconds io_timeout = std::chrono::seconds(30);
+
+  // ---- fairness at the cap ----
+
+  /// Who gets a connection given back while threads wait: see Fairness.
+  Fairness fairness = Fairness::kBoundedBarging;
+  /// With kBoundedBarging, how long the longest waiter may wait before releases go to the
+  /// waiters in order. 10 ms: well above the mean wait of 64 threads on 8 connections here
+  /// (about 1 ms: Go's sync.Mutex's 1 ms would keep the pool in order nearly always), well
+  /// below what a caller notices. Positive, at most one minute.
+  std::chrono::milliseconds starvation_bound{10};
 
   // ---- health checks (new in stage 4) ----
 

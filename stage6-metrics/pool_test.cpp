@@ -6,6 +6,7 @@
 
 #include "common/net/error.hpp"
 #include "common/net/tcp.hpp"
+#include "common/testing/conformance/barging.hpp"
 #include "common/testing/conformance/basic.hpp"
 #include "common/testing/conformance/bounded.hpp"
 #include "common/testing/conformance/deadlines.hpp"
@@ -21,6 +22,7 @@ namespace tcppool::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Basic, BasicConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Reuse, ReuseConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Bounded, BoundedConformance, stage::Pool);
+INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Barging, BargingConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Health, HealthConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Deadlines, DeadlinesConformance, stage::Pool);
 INSTANTIATE_TYPED_TEST_SUITE_P(Stage6Metrics, MetricsConformance, stage::Pool);
