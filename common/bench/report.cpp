@@ -142,6 +142,22 @@ std::string steady_section(const std::vector<Row>& rows, const Meta& meta, int p
   }
   rps.push_back(ded_rps);
   latency.push_back(ded_lat);
+  // The event-loop ceiling, when the run measured it: its ratio to dedicated connections is
+  // what one thread per request costs on this machine.
+  std::vector<std::string> loop_rps{"eventloop"}, loop_ded{"eventloop"}, loop_lat{"eventloop"};
+  bool loop = false;
+  for (int t : kSteadyThreads) {
+    auto l = ceiling_row(rows, "eventloop", "steady", t, payload);
+    loop = loop || l.has_value();
+    loop_rps.push_back(l ? rate(l->rps) : "–");
+    loop_ded.push_back(l && l->a_over_b > 0 ? ratio(l->a_over_b) : "–");
+    loop_lat.push_back(l ? micros(l->p50_us) + " / " + micros(l->p99_us) : "–");
+  }
+  if (loop) {
+    rps.push_back(loop_rps);
+    vs_ded.push_back(loop_ded);
+    latency.push_back(loop_lat);
+  }
 
   out += "### steady, " + p + ": requests/s\n\n" + table(steady_header(), rps);
   if (meta.stages.size() > 1) {
@@ -152,6 +168,12 @@ std::string steady_section(const std::vector<Row>& rows, const Meta& meta, int p
   out += "### steady, " + p +
          ": ratio to dedicated connections (measured beside it: median of the pairs)\n\n" +
          table(steady_header(), vs_ded);
+  if (loop) {
+    out +=
+        "`eventloop`: one thread driving as many dedicated connections as the column has "
+        "threads with poll(), one echo outstanding on each. Its ratio to dedicated connections "
+        "is what one OS thread per request costs on this machine: no pool can buy it back.\n\n";
+  }
   out += "### steady, " + p + ": latency p50 / p99\n\n" + table(steady_header(), latency);
   out += "### steady, " + p + ": dials per 1000 requests / peak open connections\n\n" +
          table(steady_header(), conns);
@@ -188,20 +210,35 @@ std::string contention_section(const std::vector<Row>& rows, const Meta& meta) {
     const Row* crowded = find(rows, "contention", stage, 64, 64);
     if (!matched || !crowded) continue;
     if (matched->all_failed() || crowded->all_failed()) {
-      body.push_back({stage, "failed", "failed", "–", "–", "–", "–"});
+      body.push_back({stage, "failed", "failed", "–", "–", "–", "–", "–"});
       continue;
     }
     double x = crowding_ratio(*crowded, *matched);
     body.push_back({stage, rate(matched->rps), rate(crowded->rps), x > 0 ? ratio(x) : "–",
-                    micros(crowded->p99_us),
+                    crowded->a_over_c > 0 ? ratio(crowded->a_over_c) : "–", micros(crowded->p99_us),
                     crowded->peak_open < 0 ? "?" : fixed(crowded->peak_open, 0),
                     fixed(crowded->dials_per_1k, 1)});
   }
   if (body.empty()) return "";
+  // The event-loop ceiling: one thread, eight connections, as many requests in flight as the
+  // pool allows. Its requests/s stand under "8 threads" (8 in flight); its ratio is to them.
+  auto loop = ceiling_row(rows, "eventloop", "contention", 8, 64);
+  if (loop) {
+    body.push_back({"eventloop", rate(loop->rps), "–",
+                    loop->a_over_b > 0 ? "÷ 8 threads: " + ratio(loop->a_over_b) : "–", "–", "–",
+                    "–", "–"});
+  }
   std::string out = "## contention: 8 and 64 threads on a pool of 8\n\n" +
-                    table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8", "p99 at 64",
-                           "peak open at 64", "dials/1k at 64"},
+                    table({"stage", "8 threads req/s", "64 threads req/s", "64 ÷ 8",
+                           "64 ÷ eventloop", "p99 at 64", "peak open at 64", "dials/1k at 64"},
                           body);
+  if (loop) {
+    out +=
+        "`eventloop`: one thread driving 8 dedicated connections with poll(), one echo "
+        "outstanding on each: the 8 requests in flight the pool allows, without a thread per "
+        "request. Its row has its requests/s and its ratio to the pool's 8 threads; \"64 ÷ "
+        "eventloop\" is each stage's 64 threads against it, measured beside them.\n\n";
+  }
   // How long the 64 threads waited for a connection: the price of the cap, and of the order
   // in which the pool hands connections to waiters.
   std::vector<std::vector<std::string>> waits;
@@ -355,8 +392,16 @@ std::string instruments_section(const std::vector<Row>& rows) {
 
 }  // namespace
 
+void order_stages(std::vector<std::string>& stages) {
+  auto base = [](const std::string& s) { return s.substr(0, s.find('-')); };
+  std::ranges::sort(stages, [&](const std::string& x, const std::string& y) {
+    return std::pair(base(x), x) < std::pair(base(y), y);
+  });
+}
+
 void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& meta) {
   std::map<Key, std::vector<Json>> runs;
+  std::map<Key, double> bounds;  // each row's binary's starvation_bound_ms
   std::vector<Key> order;
   for (const auto& path : paths) {
     std::ifstream in(path);
@@ -371,8 +416,27 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     std::string binary = ctx.value("stage", "");
     if (binary.empty())
       throw std::runtime_error(path + ": no context.stage: not a tcppool bench file");
-    // echo_server_bench measures the server, not a pool: it has rows but no stage column.
-    if (binary != "echo_server") meta.stages.push_back(binary);
+    // echo_server_bench measures the server, not a pool: it has rows but no stage column. A
+    // binary that measures several stages names them all: "stage6+stage6-fifo".
+    if (binary != "echo_server") {
+      for (std::size_t at = 0; at <= binary.size();) {
+        auto plus = std::min(binary.find('+', at), binary.size());
+        if (plus > at) meta.stages.push_back(binary.substr(at, plus - at));
+        at = plus + 1;
+      }
+    }
+    // A pool with bounded barging says how long a waiter may be passed over (budgets.cpp).
+    double starvation_bound_ms = -1;
+    if (auto it = ctx.find("starvation_bound_ms"); it != ctx.end()) {
+      if (it->is_number()) {
+        starvation_bound_ms = it->get<double>();
+      } else if (it->is_string()) {
+        char* end = nullptr;
+        const std::string text = it->get<std::string>();
+        double v = std::strtod(text.c_str(), &end);
+        if (end != text.c_str() && *end == '\0' && v >= 0) starvation_bound_ms = v;
+      }
+    }
     // Each binary saw a different TIME_WAIT count at its start (stage 1 leaves thousands).
     if (ctx.contains("time_wait_at_start")) {
       std::string& all = meta.fields["time_wait_by_stage"];
@@ -408,6 +472,7 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
                 variant};
         if (!runs.contains(key)) order.push_back(key);
         runs[key].push_back(counters);
+        bounds[key] = starvation_bound_ms;
       };
       // A run that could not run at all (SkipWithError) has no counters, only its error: it
       // becomes a failed repetition of its row, so the report shows it instead of losing it.
@@ -426,18 +491,27 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
         continue;
       }
       add(stage, b);
-      // A paired run carries its B side under "b_" names (scenarios.hpp).
+      // A paired run carries its B side under "b_" names and its C side, if any, under "c_"
+      // names; the label says what each is: "b=dedicated,c=eventloop" (scenarios.hpp).
       std::string label = b.value("label", "");
-      if (label.starts_with("b=")) {
+      for (std::size_t at = 0; at < label.size();) {
+        auto comma = std::min(label.find(',', at), label.size());
+        std::string part = label.substr(at, comma - at);
+        at = comma + 1;
+        if (part.size() < 2 || part[1] != '=' || (part[0] != 'b' && part[0] != 'c')) continue;
+        const std::string prefix = part.substr(0, 1) + "_", is = part.substr(2);
         Json side = Json::object();
         for (const auto& [k, v] : b.items()) {
-          if (k.starts_with("b_")) side[k.substr(2)] = v;
+          if (k.starts_with(prefix)) side[k.substr(2)] = v;
         }
-        add(label == "b=dedicated" ? "dedicated" : stage, side);
+        // C's ratio to B, under the name the report reads a row's ratio to its ceiling by.
+        if (prefix == "c_" && b.contains("c_over_b")) side["a_over_b"] = b["c_over_b"];
+        // B is the stage itself (contention: 8 threads on its pool) unless it is a ceiling.
+        add(is == "dedicated" || is == "eventloop" ? is : stage, side);
       }
     }
   }
-  std::ranges::sort(meta.stages);
+  order_stages(meta.stages);
   meta.stages.erase(std::unique(meta.stages.begin(), meta.stages.end()), meta.stages.end());
 
   for (const Key& key : order) {
@@ -470,6 +544,8 @@ void load(const std::vector<std::string>& paths, std::vector<Row>& rows, Meta& m
     r.tw_after = med("tw_after");
     r.tw_before = number(reps.front(), "tw_before");
     r.a_over_b = med("a_over_b");
+    r.a_over_c = med("a_over_c");
+    r.starvation_bound_ms = bounds[key];
     r.wait_p50_us = med("wait_p50_us");
     r.wait_p99_us = med("wait_p99_us");
     r.wait_p999_us = med("wait_p999_us");
@@ -661,6 +737,8 @@ std::string render_json(const std::vector<Row>& rows, const Meta& meta,
       j["error"] = r.error;
     }
     if (r.a_over_b > 0) j["a_over_b"] = r.a_over_b;
+    if (r.a_over_c > 0) j["a_over_c"] = r.a_over_c;
+    if (r.starvation_bound_ms >= 0) j["starvation_bound_ms"] = r.starvation_bound_ms;
     doc["rows"].push_back(j);
   }
   doc["budgets"] = nlohmann::json::array();
@@ -778,9 +856,17 @@ std::string faults_chart_script(const Meta&, const std::string& data_file, const
 std::string wait_chart_data(const std::vector<Row>& rows, const Meta& meta) {
   std::string out = "quantile";
   std::vector<const Row*> crowded;
-  for (const auto& stage : meta.stages) {
+  auto waited = [&](const std::string& stage) -> const Row* {
     const Row* r = find(rows, "contention", stage, 64, 64);
-    if (r && !r->all_failed() && r->wait_max_us > 0) {
+    return r && !r->all_failed() && r->wait_max_us > 0 ? r : nullptr;
+  };
+  // kWaitChartStages when any of them waited (the chart stays readable), else every stage.
+  bool chosen = std::ranges::any_of(kWaitChartStages, [&](const char* s) { return waited(s); });
+  for (const auto& stage : meta.stages) {
+    if (chosen && std::ranges::find(kWaitChartStages, stage) == std::end(kWaitChartStages)) {
+      continue;
+    }
+    if (const Row* r = waited(stage)) {
       crowded.push_back(r);
       out += " " + stage;
     }

@@ -15,10 +15,11 @@ namespace tcppool::bench::report {
 /// dedicated connections measured in one stage's binary).
 struct Row {
   std::string scenario;  ///< "steady", "acquire_release", ...
-  std::string stage;     ///< "stage1".."stage6", or "dedicated".
+  std::string stage;     ///< "stage1".."stage6" (or a variant, "stage6-fifo"), or a ceiling:
+                         ///< "dedicated" or "eventloop".
   std::string
       measured_with;  ///< The binary it ran in: "stage2" (differs from stage only for dedicated).
-  int threads = 0;    ///< Client threads.
+  int threads = 0;    ///< Client threads; for "eventloop", the connections its one thread drives.
   int payload_bytes = 0;     ///< Bytes per request.
   int pool_size = 0;         ///< Connections the pool may keep (0: keeps none).
   double rps = 0;            ///< Requests per second (median).
@@ -39,9 +40,16 @@ struct Row {
   double wait_p99_us = 0;    ///< Likewise, 99th percentile.
   double wait_p999_us = 0;   ///< Likewise, 99.9th percentile.
   double wait_max_us = 0;    ///< Likewise, the longest (max over repetitions).
-  /// Paired scenarios' A side only: the median over the pairs of slices of A's throughput
-  /// divided by B's (0 when not paired).
+  /// Paired scenarios' A side: the median over the pairs of slices of A's throughput divided
+  /// by B's; an "eventloop" row (side C): its throughput divided by B's, in the same way. 0 when
+  /// not paired.
   double a_over_b = 0;
+  /// Paired scenarios' A side: the median over the rounds of A's throughput divided by the
+  /// event-loop ceiling's (side C); 0 when it was not measured.
+  double a_over_c = 0;
+  /// The starvation bound of a pool with bounded barging, from the binary's JSON context
+  /// (`starvation_bound_ms`); -1 when the binary did not say.
+  double starvation_bound_ms = -1;
   int repetitions = 0;  ///< Repetitions merged into this row, failed ones included.
   /// The run's parameters other than threads and payload ("idle:1000"), or "".
   std::string variant{};
@@ -56,11 +64,15 @@ struct Row {
 /// What every input file's header says about the run; from the first file, plus the stages.
 struct Meta {
   std::map<std::string, std::string> fields;  ///< date, host, cpus, compiler, flags, mode, ...
-  std::vector<std::string> stages;            ///< Stages present, in order.
+  std::vector<std::string> stages;            ///< Stages present, in order (see order_stages()).
   /// Binaries that wrote no results at all ("stage2: exited with status 134"), from
   /// bench_report's --failed arguments.
   std::vector<std::string> missing{};
 };
+
+/// Sorts stage names into the report's column order: by name, each variant ("stage6-fifo")
+/// right after its stage ("stage6").
+void order_stages(std::vector<std::string>& stages);
 
 /// Reads Google Benchmark JSON files (one per stage binary) into rows and metadata. Throws
 /// std::runtime_error naming the file for input it cannot read.
@@ -101,9 +113,13 @@ inline constexpr const char* kFaultScenarios[] = {"idle_close", "restart", "rst"
 /// scenario and a column per stage; empty when no fault scenario was measured.
 std::string faults_chart_data(const std::vector<Row>& rows, const Meta& meta);
 
+/// The stages the wait chart shows when any of them waited: the channel's FIFO hand-off, and
+/// stage 6 with strict FIFO and with bounded barging. The others are in the report's table.
+inline constexpr const char* kWaitChartStages[] = {"stage3", "stage6-fifo", "stage6"};
+
 /// Renders the wait chart's data: the contention scenario's acquire-wait quantiles at 64
-/// threads (p50, p99, p99.9, max), a line per quantile and a column per stage that waited;
-/// empty when none did.
+/// threads (p50, p99, p99.9, max), a line per quantile and a column per stage that waited, of
+/// kWaitChartStages when any of those did, else of all; empty when none did.
 std::string wait_chart_data(const std::vector<Row>& rows, const Meta& meta);
 
 /// Renders the gnuplot script that draws wait_chart_data() into `png` and `svg`.

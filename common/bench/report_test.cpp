@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -45,7 +46,7 @@ json acquire(const std::string& stage, double ns) {
 class Report : public ::testing::Test {
  protected:
   std::string write(const std::string& stage, const json& benchmarks,
-                    const std::string& network = "") {
+                    const std::string& network = "", const json& context = json::object()) {
     json doc = {{"context",
                  {{"date", "2026-11-22"},
                   {"host_name", "box"},
@@ -56,6 +57,7 @@ class Report : public ::testing::Test {
                   {"endpoint", "in-process"}}},
                 {"benchmarks", benchmarks}};
     if (!network.empty()) doc["context"]["network"] = network;
+    for (const auto& [k, v] : context.items()) doc["context"][k] = v;
     auto path = dir_ / (stage + ".json");
     std::ofstream(path) << doc.dump();
     return path.string();
@@ -399,6 +401,189 @@ TEST_F(Report, EchoServerRowsGetTheirOwnSection) {
   EXPECT_NE(md.find("| 0 | 50 µs | 500 µs | 5.0 ms | 50.0k | – |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 5000 | 2.0 µs | 20 µs | 200 µs | 2.0k | 250 µs |"), std::string::npos) << md;
   EXPECT_EQ(md.find("## echo_beside_idle"), std::string::npos) << "not also a generic section";
+}
+
+// A paired run with the event-loop ceiling carries it under c_ names; it becomes an "eventloop"
+// row in the steady and contention tables, with its ratio to B, and each stage's ratio to it.
+TEST_F(Report, EventLoopCeilingBecomesARowWithItsRatio) {
+  auto three = [](json a, const std::string& b_is, double b_rps, int b_threads, double c_rps,
+                  int c_threads) {
+    a["label"] = "b=" + b_is + ",c=eventloop";
+    a["b_rps"] = b_rps;
+    a["b_threads"] = b_threads;
+    a["b_payload_bytes"] = 64;
+    a["b_pool_size"] = b_is == "dedicated" ? 0 : 8;
+    a["c_rps"] = c_rps;
+    a["c_p50_us"] = 30.0;
+    a["c_p99_us"] = 90.0;
+    a["c_threads"] = c_threads;
+    a["c_payload_bytes"] = 64;
+    a["c_pool_size"] = 0;
+    a["a_over_b"] = a["rps"].get<double>() / b_rps;
+    a["a_over_c"] = a["rps"].get<double>() / c_rps;
+    a["c_over_b"] = c_rps / b_rps;
+    return a;
+  };
+  auto steady = three(run("steady/stage3/threads:64/payload:64", 90000, 64, 64, 64), "dedicated",
+                      100000, 64, 160000, 64);
+  auto crowd = three(run("contention/stage3/threads:64/payload:64", 60000, 64, 64, 8), "threads",
+                     100000, 8, 120000, 8);
+  std::vector<Row> rows;
+  Meta meta;
+  load({write("stage3", json::array({steady, crowd}))}, rows, meta);
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(meta.stages, std::vector<std::string>{"stage3"}) << "a ceiling is not a stage";
+  const Row* loop = nullptr;
+  for (const auto& r : rows) {
+    if (r.scenario == "steady" && r.stage == "eventloop") loop = &r;
+  }
+  ASSERT_NE(loop, nullptr);
+  EXPECT_EQ(loop->threads, 64) << "the connections its one thread drives";
+  EXPECT_DOUBLE_EQ(loop->rps, 160000);
+  EXPECT_DOUBLE_EQ(loop->a_over_b, 1.6);
+
+  std::string md = render_markdown(rows, meta, check_budgets(rows));
+  EXPECT_NE(md.find("| dedicated | – | – | – | 100k |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| eventloop | – | – | – | 160k |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| eventloop | – | – | – | 1.60× |"), std::string::npos) << "its ratio";
+  EXPECT_NE(md.find("| eventloop | – | – | – | 30 µs / 90 µs |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| stage3 | – | – | – | 0.90× |"), std::string::npos) << "unchanged";
+  auto at = md.find("## contention");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NE(md.find("| stage3 | 100k | 60.0k | 0.60× | 0.50× |", at), std::string::npos)
+      << md.substr(at);
+  EXPECT_NE(md.find("| eventloop | 120k | – | ÷ 8 threads: 1.20× |", at), std::string::npos)
+      << md.substr(at);
+  json doc = json::parse(render_json(rows, meta, {}));
+  bool found = false;
+  for (const auto& r : doc["rows"]) {
+    if (r["scenario"] == "contention" && r["stage"] == "stage3" && r["threads"] == 64) {
+      EXPECT_DOUBLE_EQ(r["a_over_c"].get<double>(), 0.5);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+
+  // Results from before the event-loop ceiling render as they did: no row, no paragraph.
+  std::vector<Row> old_rows;
+  Meta old_meta;
+  json old = run("steady/stage3/threads:64/payload:64", 90000, 64, 64, 64);
+  old["label"] = "b=dedicated";
+  old["b_rps"] = 100000.0;
+  old["b_threads"] = 64;
+  old["b_payload_bytes"] = 64;
+  load({write("stage3", json::array({old}))}, old_rows, old_meta);
+  EXPECT_EQ(old_rows.size(), 2u);
+  EXPECT_EQ(render_markdown(old_rows, old_meta, {}).find("eventloop"), std::string::npos);
+}
+
+json contention(const std::string& stage, double rps64, double rps8, double p50_8,
+                double wait_max) {
+  json c = run("contention/" + stage + "/threads:64/payload:64", rps64, 64, 64, 8);
+  c["label"] = "b=threads";
+  c["b_rps"] = rps8;
+  c["b_p50_us"] = p50_8;
+  c["b_threads"] = 8;
+  c["b_payload_bytes"] = 64;
+  c["b_pool_size"] = 8;
+  c["a_over_b"] = rps64 / rps8;
+  c["wait_p50_us"] = wait_max / 100;
+  c["wait_p99_us"] = wait_max / 10;
+  c["wait_p999_us"] = wait_max / 2;
+  c["wait_max_us"] = wait_max;
+  return c;
+}
+
+// A binary that measures a stage and its strict-FIFO variant names both ("stage6+stage6-fifo");
+// the names survive the report whole, and each variant sits right after its stage.
+TEST_F(Report, StageVariantsKeepTheirNamesAndSitBesideTheirStage) {
+  auto s6 =
+      write("stage6+stage6-fifo", json::array({contention("stage6-fifo", 50000, 90000, 500, 2000),
+                                               contention("stage6", 88000, 90000, 500, 9000)}));
+  auto s3 = write("stage3", json::array({contention("stage3", 60000, 96000, 500, 1500)}));
+  auto s5 = write("stage5+stage5-fifo",
+                  json::array({contention("stage5", 88000, 90000, 500, 9000),
+                               contention("stage5-fifo", 50000, 90000, 500, 2000)}));
+  std::vector<Row> rows;
+  Meta meta;
+  load({s6, s5, s3}, rows, meta);
+  EXPECT_EQ(meta.stages,
+            (std::vector<std::string>{"stage3", "stage5", "stage5-fifo", "stage6", "stage6-fifo"}));
+  std::vector<std::string> names{"stage6-fifo", "stage10", "stage6", "stage1-fifo", "stage1"};
+  order_stages(names);
+  EXPECT_EQ(names, (std::vector<std::string>{"stage1", "stage1-fifo", "stage10", "stage6",
+                                             "stage6-fifo"}));
+
+  std::string md = render_markdown(rows, meta, check_budgets(rows));
+  auto at = md.find("## contention");
+  ASSERT_NE(at, std::string::npos) << md;
+  auto fifo = md.find("| stage6-fifo | 90.0k | 50.0k | 0.56× |", at);
+  auto barging = md.find("| stage6 | 90.0k | 88.0k | 0.98× |", at);
+  ASSERT_NE(fifo, std::string::npos) << md.substr(at);
+  ASSERT_NE(barging, std::string::npos) << md.substr(at);
+  EXPECT_LT(barging, fifo) << "stage6-fifo follows stage6";
+  EXPECT_NE(md.find("| stage6-fifo | 20 µs | 200 µs | 1.0 ms | 2.0 ms |", at), std::string::npos)
+      << "the wait table";
+
+  // The wait chart: the FIFO channel, strict FIFO and bounded barging, not every stage.
+  EXPECT_EQ(wait_chart_data(rows, meta),
+            "quantile stage3 stage6 stage6-fifo\np50 15.0 90.0 20.0\np99 150.0 900.0 200.0\n"
+            "p99.9 750.0 4500.0 1000.0\nmax 1500.0 9000.0 2000.0\n");
+
+  // The contention budget holds barging to 0.9 × and shows the FIFO variants' trade unjudged.
+  auto budgets = check_budgets(rows);
+  auto claimed = [&](const std::string& prefix) {
+    return std::ranges::any_of(budgets,
+                               [&](const Budget& b) { return b.claim.starts_with(prefix); });
+  };
+  EXPECT_TRUE(claimed("stage5 64 threads on 8 connections ≥ 0.90"));
+  EXPECT_TRUE(claimed("stage6 64 threads on 8 connections ≥ 0.90"));
+  EXPECT_FALSE(claimed("stage5-fifo "));
+  EXPECT_FALSE(claimed("stage6-fifo "));
+}
+
+// The wait budget: the longest acquire wait at 64 threads within the starvation bound (from
+// the binary's context, 10 ms when absent) and one service time (the p50 of the 8 threads on
+// the same 8 connections).
+TEST_F(Report, WaitBudgetAddsTheStarvationBoundFromTheContextToOneServiceTime) {
+  auto budget = [&](const std::vector<Row>& rows, const std::string& stage) -> Budget {
+    for (const auto& b : check_budgets(rows)) {
+      if (b.claim.starts_with(stage + " max acquire wait under contention")) return b;
+    }
+    ADD_FAILURE() << "no wait budget for " << stage;
+    return {};
+  };
+  std::vector<Row> rows;
+  Meta meta;
+  // Google Benchmark writes custom context as strings: "20".
+  load({write("stage5+stage5-fifo",
+              json::array({contention("stage5", 88000, 90000, 600, 20500),
+                           contention("stage5-fifo", 50000, 90000, 600, 2000)}),
+              "", {{"starvation_bound_ms", "20"}})},
+       rows, meta);
+  Budget b = budget(rows, "stage5");
+  EXPECT_TRUE(b.known);
+  EXPECT_TRUE(b.met) << "20.5 ms ≤ 20 ms + 600 µs: " << b.measured;
+  EXPECT_EQ(b.measured, "20.50 ms (limit 20.60 ms = 20 ms + 600 µs)");
+  EXPECT_FALSE(std::ranges::any_of(check_budgets(rows), [](const Budget& x) {
+    return x.claim.starts_with("stage5-fifo max acquire wait");
+  })) << "strict FIFO is not held to the barging bound";
+
+  std::vector<Row> absent;
+  Meta absent_meta;
+  load({write("stage6", json::array({contention("stage6", 88000, 90000, 600, 20500)}))}, absent,
+       absent_meta);
+  Budget d = budget(absent, "stage6");
+  EXPECT_TRUE(d.known);
+  EXPECT_FALSE(d.met) << "20.5 ms > 10 ms (the default) + 600 µs: " << d.measured;
+  json doc = json::parse(render_json(rows, meta, {}));
+  EXPECT_DOUBLE_EQ(doc["rows"][0]["starvation_bound_ms"].get<double>(), 20);
+
+  std::vector<Row> short_wait;
+  Meta short_meta;
+  load({write("stage6", json::array({contention("stage6", 88000, 90000, 600, 10400)}))}, short_wait,
+       short_meta);
+  EXPECT_TRUE(budget(short_wait, "stage6").met) << "10.4 ms ≤ 10 ms + 600 µs";
 }
 
 TEST_F(Report, UnreadableOrForeignInputIsAnErrorNamingTheFile) {

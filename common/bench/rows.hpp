@@ -93,24 +93,34 @@ inline double crowding_ratio(const Row& crowded, const Row& matched) {
   return matched.rps > 0 ? crowded.rps / matched.rps : 0;
 }
 
-// The dedicated rows of all binaries for one configuration, merged: the median of each figure.
-inline std::optional<Row> dedicated_row(const std::vector<Row>& rows, const std::string& scenario,
-                                        int threads, int payload) {
-  std::vector<double> rps, p50, p99;
+// The rows of one ceiling ("dedicated", "eventloop") of all binaries for one configuration,
+// merged: the median of each figure.
+inline std::optional<Row> ceiling_row(const std::vector<Row>& rows, const std::string& ceiling,
+                                      const std::string& scenario, int threads, int payload) {
+  std::vector<double> rps, p50, p99, vs_b;
   for (const auto& r : rows) {
-    if (r.scenario == scenario && r.stage == "dedicated" && r.threads == threads &&
-        r.payload_bytes == payload) {
+    if (r.scenario == scenario && r.stage == ceiling && r.threads == threads &&
+        r.payload_bytes == payload && !r.all_failed()) {
       rps.push_back(r.rps);
       p50.push_back(r.p50_us);
       p99.push_back(r.p99_us);
+      if (r.a_over_b > 0) vs_b.push_back(r.a_over_b);
     }
   }
   if (rps.empty()) return std::nullopt;
   Row merged;
+  merged.stage = ceiling;
   merged.rps = median(rps);
   merged.p50_us = median(p50);
   merged.p99_us = median(p99);
+  merged.a_over_b = vs_b.empty() ? 0 : median(vs_b);
   return merged;
+}
+
+// The dedicated rows of all binaries for one configuration, merged: the median of each figure.
+inline std::optional<Row> dedicated_row(const std::vector<Row>& rows, const std::string& scenario,
+                                        int threads, int payload) {
+  return ceiling_row(rows, "dedicated", scenario, threads, payload);
 }
 
 inline std::string payload_name(int bytes) {

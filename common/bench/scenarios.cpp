@@ -6,6 +6,7 @@
 #include <functional>
 #include <utility>
 
+#include "common/bench/eventloop.hpp"
 #include "common/bench/median.hpp"
 #include "common/bench/target.hpp"
 #include "common/bench/workload.hpp"
@@ -83,6 +84,8 @@ struct Side {
   // TIME_WAIT sockets to this side's server port before it ran: a fresh port can be one that
   // earlier runs used, with their TIME_WAIT sockets still there.
   std::uint64_t tw_port_before = 0;
+  // Runs a slice instead of run_workload(workload, clients): the event-loop ceiling.
+  std::function<WorkloadResult(const Workload&)> run{};
 };
 
 // Runs one slice of `side`, adds it to the side's totals, and returns its requests per second.
@@ -90,7 +93,7 @@ double run_slice(Side& side) {
   Workload w = side.workload;
   echo::EchoServer* server = side.target.server();
   if (server) w.on_measure_start = [server] { server->reset_peak(); };
-  WorkloadResult slice = run_workload(w, side.clients);
+  WorkloadResult slice = side.run ? side.run(w) : run_workload(w, side.clients);
   side.total.add(slice);
   if (server) side.peak_open = std::max(side.peak_open, server->stats().peak);
   return slice.rps();
@@ -161,26 +164,43 @@ Workload timed(const Config& config, int threads, std::size_t payload,
 // Measures A and B in alternating slices (A B, B A, A B, ...: the reversal cancels a steady
 // drift) and reports A's counters plainly and B's with the prefix "b_". `a_over_b` is the
 // median of the pairs' ratios of A's throughput to B's: a slice that the machine slowed down
-// moves one pair's ratio, not the result.
+// moves one pair's ratio, not the result. With a third side C (the event-loop ceiling), each
+// round is A B C or C B A, C's counters get the prefix "c_", and `a_over_c` and `c_over_b` are
+// the medians of the rounds' ratios in the same way.
 void measure_paired(benchmark::State& state, const Config& config, Side& a, Side& b,
-                    const char* b_is) {
+                    const char* b_is, Side* c = nullptr, const char* c_is = "") {
   std::uint64_t tw_before = time_wait_count();
-  a.tw_port_before = time_wait_count(a.target.port());
-  b.tw_port_before = time_wait_count(b.target.port());
-  std::vector<double> ratios;
-  for (int pair = 0; pair < config.pairs; ++pair) {
-    bool a_first = pair % 2 == 0;
-    double first = run_slice(a_first ? a : b);
-    double second = run_slice(a_first ? b : a);
-    double a_rps = a_first ? first : second;
-    double b_rps = a_first ? second : first;
+  for (Side* side : {&a, &b, c}) {
+    if (side) side->tw_port_before = time_wait_count(side->target.port());
+  }
+  std::vector<double> ratios, a_over_c, c_over_b;
+  for (int round = 0; round < config.pairs; ++round) {
+    std::vector<Side*> order{&a, &b};  // A B (C), then (C) B A
+    if (c) order.push_back(c);
+    if (round % 2 == 1) std::ranges::reverse(order);
+    double a_rps = 0, b_rps = 0, c_rps = 0;
+    for (Side* side : order) {
+      double rps = run_slice(*side);
+      (side == &a ? a_rps : side == &b ? b_rps : c_rps) = rps;
+    }
     if (b_rps > 0) ratios.push_back(a_rps / b_rps);
+    if (c && c_rps > 0) a_over_c.push_back(a_rps / c_rps);
+    if (c && b_rps > 0) c_over_b.push_back(c_rps / b_rps);
   }
   write_counters(state, "", a, tw_before);
   write_counters(state, "b_", b, tw_before);
   state.counters["a_over_b"] = median(ratios);
-  state.SetLabel(std::string("b=") + b_is);
-  state.SetIterationTime(std::chrono::duration<double>(a.total.elapsed + b.total.elapsed).count());
+  std::string label = std::string("b=") + b_is;
+  auto elapsed = a.total.elapsed + b.total.elapsed;
+  if (c) {
+    write_counters(state, "c_", *c, tw_before);
+    state.counters["a_over_c"] = median(a_over_c);
+    state.counters["c_over_b"] = median(c_over_b);
+    label += std::string(",c=") + c_is;
+    elapsed += c->total.elapsed;
+  }
+  state.SetLabel(label);
+  state.SetIterationTime(std::chrono::duration<double>(elapsed).count());
 }
 // [measure_paired]
 
@@ -220,36 +240,72 @@ void acquire_release(benchmark::State& state, const StageInfo& stage, const Conf
   pool->acquire_release(state);
 }
 
+// The event-loop ceiling's side: one thread driving `connections` connections to `target`,
+// opened before the side is measured (a failed dial skips the run, naming it).
+std::optional<EventLoopClient> open_event_loop(benchmark::State& state, const Target& target,
+                                               std::size_t connections) {
+  auto endpoint = net::Endpoint::parse(target.endpoint());
+  if (!endpoint) {
+    state.SkipWithError(("eventloop: " + endpoint.error().message()).c_str());
+    return std::nullopt;
+  }
+  auto loop = EventLoopClient::open(*endpoint, connections, kRequestTimeout);
+  if (!loop) {
+    state.SkipWithError(("eventloop: dial: " + loop.error().message()).c_str());
+    return std::nullopt;
+  }
+  return std::move(*loop);
+}
+
+Side event_loop_side(const Target& target, Workload w, EventLoopClient& loop) {
+  Side side{target, std::move(w), {}};
+  side.run = [&loop](const Workload& slice) { return loop.run(slice); };
+  return side;
+}
+
+// Three sides, each with a server of its own: the pool, dedicated connections (one thread
+// each) and the event loop (one thread for as many connections as the pool has threads).
 void steady(benchmark::State& state, const StageInfo& stage, const Config& config, int threads,
             std::size_t payload) {
   for (auto _ : state) {
     auto for_pool = open_target(state, config);
     auto for_dedicated = open_target(state, config);
-    if (!for_pool || !for_dedicated) return;
+    auto for_loop = open_target(state, config);
+    if (!for_pool || !for_dedicated || !for_loop) return;
     auto endpoint = net::Endpoint::parse(for_dedicated->endpoint());
     std::vector<std::unique_ptr<DedicatedClient>> dedicated;
     for (int t = 0; t < threads; ++t)
       dedicated.push_back(std::make_unique<DedicatedClient>(*endpoint));
+    auto loop = open_event_loop(state, *for_loop, static_cast<std::size_t>(threads));
+    if (!loop) return;
     auto pool = stage.make_pool(for_pool->endpoint(), static_cast<std::size_t>(threads));
     Side a{*for_pool, timed(config, threads, payload, config.slice), pool_clients(*pool),
            stage.sized ? static_cast<std::size_t>(threads) : 0};
     Side b{*for_dedicated, timed(config, threads, payload, config.slice),
            [&dedicated](int t) { return std::make_unique<BorrowedClient>(*dedicated[t]); }};
-    measure_paired(state, config, a, b, "dedicated");
+    Side c = event_loop_side(*for_loop, timed(config, threads, payload, config.slice), *loop);
+    measure_paired(state, config, a, b, "dedicated", &c, "eventloop");
   }
 }
 
-// Both sides share one pool, and so one server: the connections are the same eight.
+// A and B share one pool, and so one server: the connections are the same eight. The event
+// loop drives eight connections of its own, on a server of its own: as many requests in
+// flight as the pool lets the 64 threads have, so that it measures what the callers' threads
+// cost, not a server with eight times the concurrency.
 void contention(benchmark::State& state, const StageInfo& stage, const Config& config) {
   constexpr std::size_t kPool = 8;
   for (auto _ : state) {
     auto target = open_target(state, config);
-    if (!target) return;
+    auto for_loop = open_target(state, config);
+    if (!target || !for_loop) return;
+    auto loop = open_event_loop(state, *for_loop, kPool);
+    if (!loop) return;
     auto pool = stage.make_pool(target->endpoint(), kPool);
     std::size_t shown = stage.sized ? kPool : 0;
     Side a{*target, timed(config, 64, 64, config.slice), pool_clients(*pool), shown};
     Side b{*target, timed(config, 8, 64, config.slice), pool_clients(*pool), shown};
-    measure_paired(state, config, a, b, "threads");
+    Side c = event_loop_side(*for_loop, timed(config, kPool, 64, config.slice), *loop);
+    measure_paired(state, config, a, b, "threads", &c, "eventloop");
   }
 }
 

@@ -19,7 +19,11 @@
 // a minute apart would mostly measure that drift. B's counters carry a `b_` prefix and the
 // label says what B is ("b=dedicated", "b=threads"); `a_over_b` is the median over the pairs
 // of A's throughput divided by B's, the figure the report's ratios use. steady pairs the pool with
-// dedicated connections; contention pairs 64 threads with 8 on the same pool.
+// dedicated connections; contention pairs 64 threads with 8 on the same pool. Both also measure
+// a third side, C, in the same rounds (A B C, C B A, ...): the event-loop ceiling
+// (eventloop.hpp), one thread driving dedicated connections with poll(). Its counters carry a
+// `c_` prefix (its `c_threads` is the connections it drives), the label adds "c=eventloop",
+// and `a_over_c` and `c_over_b` are the medians of the rounds' ratios.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -61,12 +65,15 @@ void acquire_release(benchmark::State& state, const StageInfo& stage, const Conf
 
 /// steady (paired): `threads` clients echo `payload` bytes back to back through a pool that
 /// keeps up to `threads` connections (threads <= pool size); B: the same clients, each on a
-/// connection of its own (the dedicated ceiling).
+/// connection of its own (the dedicated ceiling); C: one thread driving `threads` connections
+/// (the event-loop ceiling).
 void steady(benchmark::State& state, const StageInfo& stage, const Config& config, int threads,
             std::size_t payload);
 
 /// contention (paired): 64 threads share a pool of 8 connections; B: 8 threads on the same
-/// pool. Shows whether throughput holds with 8 times more threads than connections.
+/// pool; C: one thread driving 8 connections (the event-loop ceiling, with as many requests in
+/// flight as the pool allows). Shows whether throughput holds with 8 times more threads than
+/// connections, and what the threads cost against a client that needs none.
 void contention(benchmark::State& state, const StageInfo& stage, const Config& config);
 
 /// burst: 64 threads start at once on a cold pool of 8 and each sends a fixed number of

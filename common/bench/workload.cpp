@@ -30,10 +30,24 @@ struct alignas(64) ThreadResult {
   LatencyHistogram wait;
 };
 
-// Consecutive requests differ, so a stale or misrouted echo fails the byte-for-byte check.
-constexpr int kPatterns = 4;
-
 }  // namespace
+
+std::vector<std::vector<std::byte>> request_patterns(int index, std::size_t payload_bytes) {
+  std::vector<std::vector<std::byte>> requests(kRequestPatterns,
+                                               std::vector<std::byte>(payload_bytes));
+  for (int i = 0; i < kRequestPatterns; ++i) {
+    echo::fill_pattern(requests[i], static_cast<std::uint64_t>(index) * kRequestPatterns + i + 1);
+  }
+  return requests;
+}
+
+void pin_this_thread(const std::vector<int>& cpus) {
+  if (cpus.empty()) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
+}
 
 double WorkloadResult::rps() const {
   double seconds = std::chrono::duration<double>(elapsed).count();
@@ -61,18 +75,9 @@ WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client)
   std::barrier round(w.threads, [&]() noexcept { std::this_thread::sleep_for(w.round_pause); });
 
   auto worker = [&](ThreadResult& out, int index) {
-    if (!w.cpus.empty()) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      for (int cpu : w.cpus) CPU_SET(cpu, &set);
-      (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
-    }
+    pin_this_thread(w.cpus);
     std::unique_ptr<Client> client = make_client(index);
-    std::vector<std::vector<std::byte>> requests(kPatterns,
-                                                 std::vector<std::byte>(w.payload_bytes));
-    for (int i = 0; i < kPatterns; ++i) {
-      echo::fill_pattern(requests[i], static_cast<std::uint64_t>(index) * kPatterns + i + 1);
-    }
+    const auto requests = request_patterns(index, w.payload_bytes);
     std::vector<std::byte> reply(w.payload_bytes);
     ready.count_down();
     go.wait();
@@ -81,7 +86,7 @@ WorkloadResult run_workload(const Workload& w, const ClientFactory& make_client)
       if (p == kStop) break;
       if (w.round_length != 0 && i != 0 && i % w.round_length == 0) round.arrive_and_wait();
       auto start = Clock::now();
-      auto r = client->request(requests[i % kPatterns], reply);
+      auto r = client->request(requests[i % kRequestPatterns], reply);
       auto end = Clock::now();
       if (p != kMeasure) continue;
       ++out.requests;

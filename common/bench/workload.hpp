@@ -91,6 +91,17 @@ struct WorkloadResult {
   void add(const WorkloadResult& other);
 };
 
+/// How many different requests each client cycles through: consecutive requests differ, so a
+/// stale or misrouted echo fails the byte-for-byte check.
+inline constexpr int kRequestPatterns = 4;
+
+/// Returns the kRequestPatterns requests of `payload_bytes` bytes that client `index` (a
+/// thread, or a connection of the event-loop client) sends in turn; every client's differ.
+std::vector<std::vector<std::byte>> request_patterns(int index, std::size_t payload_bytes);
+
+/// Pins the calling thread to `cpus` (best effort; empty: leaves it where it is).
+void pin_this_thread(const std::vector<int>& cpus);
+
 /// Runs `workload` with one Client per thread from `make_client`, and returns the
 /// measurements. Blocks until every thread has finished. Every request is bounded in time by
 /// the Client; the run is bounded by duration (or by requests_per_thread).
