@@ -1,6 +1,6 @@
-// Tests for stage5-context-timeouts/bounded_channel.hpp's bounded barging: a thread that does not block
-// may come before a sleeping receiver; sleepers are still served in the order they blocked, and
-// one that gives up passes its turn on; past the starvation bound, items are handed off; and a
+// Tests for stage5-context-timeouts/bounded_channel.hpp's bounded barging: a thread that does not
+// block may come before a sleeping receiver; sleepers are still served in the order they blocked,
+// and one that gives up passes its turn on; past the starvation bound, items are handed off; and a
 // multi-thread stress with receivers giving up at random (run it under TSan: make tsan).
 // bounded_channel_test.cpp tests the strict FIFO mode.
 #include <gtest/gtest.h>
@@ -144,18 +144,19 @@ TEST(Stage5ChannelBarging, WithBargingStressEveryItemArrivesExactlyOnce) {
       consumers.emplace_back([&, c] {
         std::stop_source stop;
         for (int n = 0;; ++n) {
-          std::expected<int, std::error_code> v = std::unexpected(std::error_code());
-          switch ((n + c) % 4) {
-            case 0:
-              v = ch.try_receive();
-              break;
-            case 1:
-              v = ch.receive(tcppool::net::Deadline::after(std::chrono::microseconds(50 + n % 200)),
-                             stop.get_token());
-              break;
-            default:
-              v = ch.receive();
-          }
+          auto receive = [&]() -> std::expected<int, std::error_code> {
+            switch ((n + c) % 4) {
+              case 0:
+                return ch.try_receive();
+              case 1:
+                return ch.receive(
+                    tcppool::net::Deadline::after(std::chrono::microseconds(50 + n % 200)),
+                    stop.get_token());
+              default:
+                return ch.receive();
+            }
+          };
+          const auto v = receive();
           if (v) {
             ++count[*v];
             ++received;

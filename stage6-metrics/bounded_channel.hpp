@@ -22,13 +22,15 @@
 // gives up at a deadline or on a stop without losing an item handed over meanwhile; and, made
 // with a starvation bound, bounded barging in place of strict first come, first served: a
 // send buffers the item and wakes one waiter to come and look, and a thread that is running
-// (a receive or try_receive that does not block) may take the item first. Once the longest
-// waiter has waited the bound, sends hand off to the waiters directly, in order, until the
-// longest has waited less (Go's sync.Mutex does the same: its "starvation mode"). See
+// (a receive or try_receive that does not block) may take the item first. Once serving the
+// waiters in order is what it takes for the last of them to be served within the bound, sends
+// hand off to them directly, in order, until it no longer is (Go's sync.Mutex has the same
+// "starvation mode", entered when its longest waiter has waited 1 ms). See
 // BoundedChannel(capacity, starvation_bound).
 // Header-only: it is a template.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -57,8 +59,9 @@ namespace tcppool::stage6 {
 ///
 /// Thread-safe: every member may be called from any thread. Items are delivered in the order
 /// they were sent. Blocked threads are served in the order they blocked: always (strict FIFO,
-/// the default), or, with a starvation bound, once the longest of them has waited the bound
-/// (bounded barging; until then a thread that does not block may come first). REQUIRES: T's
+/// the default), or, with a starvation bound, from the moment that is what it takes to serve
+/// every one of them within the bound (bounded barging; until then a thread that does not
+/// block may come first). REQUIRES: T's
 /// move constructor does not throw (sockets, handles, values).
 ///
 /// Destroying a channel while a thread is blocked in it is undefined: close() it and let the
@@ -76,8 +79,10 @@ class BoundedChannel {
   /// while one woken before has not yet looked), and a receive that does not block may take it
   /// first, so the item is used at once instead of sitting idle while a sleeping thread wakes.
   /// A woken thread that finds the buffer empty waits again, still first in line. Once the
-  /// longest-waiting thread has waited `starvation_bound`, sends hand items to the blocked
-  /// threads directly, oldest first, until the longest has waited less. Throws
+  /// waiters are due, sends hand items to them directly, oldest first, until they no longer
+  /// are. They are due when the longest wait so far plus the time to serve all of them one by
+  /// one, at the rate items have been coming, reaches `starvation_bound`: so the last of them
+  /// too is served within about the bound, not only the first. Throws
   /// std::invalid_argument when capacity is zero (Go's unbuffered channel is not provided) or
   /// the bound is not positive.
   explicit BoundedChannel(std::size_t capacity,
@@ -260,8 +265,8 @@ class BoundedChannel {
   // receive(deadline, stop)'s wait, for a receiver queued by enqueue(): until an item is
   // handed to it or it takes one it was woken for, the channel closes, the deadline passes or
   // the stop comes. REQUIRES: `lock` holds mu_.
-  std::expected<T, std::error_code> wait_for_item(std::unique_lock<std::mutex>& lock,
-                                                  Receiver& me, net::Deadline deadline,
+  std::expected<T, std::error_code> wait_for_item(std::unique_lock<std::mutex>& lock, Receiver& me,
+                                                  net::Deadline deadline,
                                                   const std::stop_token& stop) {
     for (;;) {
       if (me.state == Waiter::kDone) return std::move(*me.item);
@@ -301,9 +306,9 @@ class BoundedChannel {
   // [barging]
   // Hands `value` to the longest-waiting receiver, or buffers it if there is room; returns
   // false (leaving `value` untouched) when the buffer is full. With barging and receivers
-  // waiting, it buffers the item and wakes one of them to look, unless the longest has waited
-  // the starvation bound: then it hands off, and keeps handing off (starving_) until the
-  // longest has waited less. REQUIRES: mu_ held, open.
+  // waiting, it buffers the item and wakes one of them to look, unless the queue is due: then
+  // it hands off, and keeps handing off (starving_) until the queue is no longer due.
+  // REQUIRES: mu_ held, open.
   bool deliver_or_buffer(T& value) {
     if (receivers_.empty()) {
       starving_ = false;
@@ -313,7 +318,13 @@ class BoundedChannel {
     }
     if (!bound_) return hand_off(value);  // strict FIFO
     const auto now = net::Clock::now();
-    if (!starving_ && now - receivers_.front()->since >= *bound_) {
+    // How often items come while receivers wait, smoothed over the last eight or so sends (a
+    // gap longer than the bound counts as the bound: an idle spell says nothing of the rate).
+    if (last_send_ != net::Clock::time_point{}) {
+      interval_ += (std::min(now - last_send_, *bound_) - interval_) / 8;
+    }
+    last_send_ = now;
+    if (!starving_ && due(now)) {
       starving_ = true;
       // What is buffered goes to the waiters first, oldest item to the longest waiter.
       while (!buffer_.empty() && !receivers_.empty()) {
@@ -323,13 +334,23 @@ class BoundedChannel {
       }
     }
     if (starving_ && hand_off(value)) {
-      starving_ = !receivers_.empty() && now - receivers_.front()->since >= *bound_;
+      starving_ = !receivers_.empty() && due(now);
       return true;
     }
     if (buffer_.size() == capacity_) return hand_off(value);
     buffer_.push_back(std::move(value));
     wake_looker();
     return true;
+  }
+
+  // Whether the waiters must be served in order from now on so that the last of them is served
+  // within the bound: the longest wait so far, plus the time to serve every waiter one by one
+  // at the rate items have been coming. (Go's sync.Mutex waits for its longest waiter to pass
+  // its bound; the waiters queued behind it then wait the bound plus the queue's time.)
+  // REQUIRES: mu_ held, receivers waiting.
+  bool due(net::Clock::time_point now) const {
+    const auto queue = interval_ * static_cast<net::Clock::rep>(receivers_.size());
+    return now - receivers_.front()->since + queue >= *bound_;
   }
 
   // Wakes the longest-waiting receiver to look at the buffer, if an item is there and no
@@ -399,8 +420,10 @@ class BoundedChannel {
   std::deque<Sender*> senders_;      // Guarded by mu_. Longest-waiting at the front.
   bool closed_ = false;              // Guarded by mu_.
   const std::optional<net::Clock::duration> bound_;  // Bounded barging's; nullopt: strict FIFO.
-  Receiver* looking_ = nullptr;  // Guarded by mu_. Woken to look, and has not looked yet.
-  bool starving_ = false;        // Guarded by mu_. Handing off directly: a waiter waited too long.
+  Receiver* looking_ = nullptr;         // Guarded by mu_. Woken to look, and has not looked yet.
+  bool starving_ = false;               // Guarded by mu_. Handing off directly: the queue is due.
+  net::Clock::time_point last_send_{};  // Guarded by mu_. The last send to waiting receivers.
+  net::Clock::duration interval_{};     // Guarded by mu_. The smoothed time between such sends.
 };
 
 }  // namespace tcppool::stage6

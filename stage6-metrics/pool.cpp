@@ -71,9 +71,9 @@ void Options::validate() const {
           within(acquire_timeout, milliseconds(1), day));
   require(io_timeout > milliseconds(0) && io_timeout <= day, "io_timeout",
           within(io_timeout, milliseconds(1), day));
-  require(fairness == Fairness::kBoundedBarging || fairness == Fairness::kStrictFifo, "fairness",
-          "must be kBoundedBarging or kStrictFifo, got " +
-              std::to_string(static_cast<int>(fairness)));
+  require(
+      fairness == Fairness::kBoundedBarging || fairness == Fairness::kStrictFifo, "fairness",
+      "must be kBoundedBarging or kStrictFifo, got " + std::to_string(static_cast<int>(fairness)));
   require(starvation_bound > milliseconds(0) && starvation_bound <= std::chrono::minutes(1),
           "starvation_bound", within(starvation_bound, milliseconds(1), std::chrono::minutes(1)));
   // [validate_health]

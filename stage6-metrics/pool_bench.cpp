@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "common/bench/harness.hpp"
 
@@ -53,6 +54,15 @@ BENCHMARK(stats)->Name("instruments/stage6/stats")->Iterations(20'000)->Repetiti
 
 }  // namespace
 
+// As stage 5's: the pool as it comes (bounded barging) and, in the contention scenario alone,
+// with strict FIFO selected ("stage6-fifo"), for the report's wait-time chart.
 int main(int argc, char** argv) {
-  return tcppool::bench::run_stage<tcppool::stage6::Pool>(argc, argv, "stage6");
+  using tcppool::stage6::Pool;
+  auto fifo = tcppool::bench::stage_variant<Pool>(
+      "stage6-fifo", [](Pool::Options& o) { o.fairness = tcppool::stage6::Fairness::kStrictFifo; });
+  fifo.contention_only = true;
+  benchmark::AddCustomContext("starvation_bound_ms",
+                              std::to_string(Pool::Options{}.starvation_bound.count()));
+  return tcppool::bench::run_benchmarks(argc, argv,
+                                        {tcppool::bench::stage_info<Pool>("stage6"), fifo});
 }

@@ -67,6 +67,11 @@ std::string named(const std::string& scenario, const std::string& stage, int thr
 // [register_all]
 void register_all(const StageInfo& stage, const Config& config) {
   const int reps = config.repetitions;
+  if (stage.contention_only) {
+    add(named("contention", stage.name, 64), 1,
+        [&](benchmark::State& s) { contention(s, stage, config); });
+    return;
+  }
   // A pool that keeps connections costs nanoseconds per acquire; stage 1 dials each time.
   std::int64_t iterations =
       stage.sized ? (config.quick ? 200'000 : 2'000'000) : (config.quick ? 500 : 5'000);

@@ -63,6 +63,10 @@ struct StageInfo {
   std::string name;     ///< "stage2": names benchmarks and report columns.
   bool sized = false;   ///< Options has max_idle: the pool keeps connections.
   bool capped = false;  ///< Options has max_open: the pool caps open connections.
+  /// A variant that differs from its stage only when threads outnumber connections (stage 5's
+  /// and 6's strict FIFO beside their default, bounded barging): only the contention scenario
+  /// is registered for it.
+  bool contention_only = false;
   /// Makes the stage's pool for `endpoint`, keeping at most `pool_size` connections.
   std::function<std::unique_ptr<PoolUnderTest>(const std::string& endpoint, std::size_t pool_size)>
       make_pool;
@@ -158,6 +162,20 @@ StageInfo stage_info(const char* name) {
   info.capped = requires(Options o) { o.max_open; };
   info.make_pool = [](const std::string& endpoint, std::size_t pool_size) {
     return std::make_unique<PoolAdapter<Pool>>(sized_options<Options>(endpoint, pool_size));
+  };
+  return info;
+}
+
+/// stage_info() for a variant of `Pool` whose options `tweak` changes (a callable taking
+/// Options&), after the harness has set the endpoint and the size.
+template <typename Pool, typename Tweak>
+StageInfo stage_variant(const char* name, Tweak tweak) {
+  using Options = typename Pool::Options;
+  StageInfo info = stage_info<Pool>(name);
+  info.make_pool = [tweak](const std::string& endpoint, std::size_t pool_size) {
+    auto options = sized_options<Options>(endpoint, pool_size);
+    tweak(options);
+    return std::make_unique<PoolAdapter<Pool>>(std::move(options));
   };
   return info;
 }

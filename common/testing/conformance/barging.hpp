@@ -187,8 +187,7 @@ TYPED_TEST_P(BargingConformance, InvalidFairnessOptionsAreRejectedNamingTheOptio
       TypeParam pool(o);
       ADD_FAILURE() << name << " was accepted";
     } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string(e.what()).find("Options." + name + ":"), std::string::npos)
-          << e.what();
+      EXPECT_NE(std::string(e.what()).find("Options." + name + ":"), std::string::npos) << e.what();
     }
   };
   auto o = this->options(2, typename TestFixture::Ms(10));

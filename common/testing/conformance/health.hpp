@@ -131,8 +131,9 @@ TYPED_TEST_P(HealthConformance, AConnectionWithUnreadBytesIsNeverHandedOut) {
 // avoid is a fresh connection the restart breaks too (a thread descheduled between its dial
 // and its send while the restart runs): a new connection that fails says nothing about
 // staleness, so it is not retried. The test therefore asserts that every failure was on a
-// fresh connection and overlapped a restart (RunRetriesAStaleIdempotentRequestOnceOnAFreshConnection
-// shows the retry itself, deterministically).
+// fresh connection and overlapped a restart
+// (RunRetriesAStaleIdempotentRequestOnceOnAFreshConnection shows the retry itself,
+// deterministically).
 TYPED_TEST_P(HealthConformance, RunRequestsSurviveServerRestarts) {
   TypeParam pool(this->options());
   // Odd while a restart is under way; a request that saw it change overlapped a restart.
