@@ -125,10 +125,13 @@ class BoundedChannel {
 
   /// Hands `value` to the receiver that has waited longest, if a thread is blocked in
   /// receive(), and returns true; otherwise leaves `value` untouched and returns false. Never
-  /// buffers: what is handed off is in the receiver's hands at once. (Go has no such
+  /// buffers: what is handed off is in the receiver's hands at once (with barging, ahead of
+  /// any item buffered for a receiver woken to look). (Go has no such
   /// operation; it is a send that succeeds only where an unbuffered channel's would.)
   bool try_hand_off(T&& value) {
     std::scoped_lock lock(mu_);
+    if (receivers_.empty()) return false;
+    if (bound_) note_send(net::Clock::now());
     return hand_off(value);
   }
 
@@ -169,7 +172,9 @@ class BoundedChannel {
     // A stop wakes this receiver through a callback that notifies it under mu_. The callback
     // runs at once, in this thread, if the stop has already come: so it is registered with
     // mu_ released, and it is destroyed with mu_ released too (a callback running in another
-    // thread waits for mu_, and destroying it waits for the callback).
+    // thread waits for mu_, and destroying it waits for the callback). A token that can
+    // never be stopped needs no callback, and the mutex is not let go.
+    if (!stop.stop_possible()) return wait_for_item(lock, me, deadline, stop);
     lock.unlock();
     std::stop_callback<Wake> on_stop(stop, Wake{this, &me});
     lock.lock();
@@ -192,6 +197,9 @@ class BoundedChannel {
   void close() {
     std::scoped_lock lock(mu_);
     closed_ = true;
+    // With barging, items may be buffered for receivers woken to look: they are handed over
+    // first, so that what was sent before close() is still received.
+    hand_buffer_to_receivers();
     // Notify while holding the lock: a woken waiter owns the Waiter on its stack and may
     // return (destroying it) as soon as it can take the lock.
     for (Receiver* r : receivers_) r->wake(Waiter::kClosed);
@@ -262,6 +270,7 @@ class BoundedChannel {
     }
   };
 
+  // [wait_for_item]
   // receive(deadline, stop)'s wait, for a receiver queued by enqueue(): until an item is
   // handed to it or it takes one it was woken for, the channel closes, the deadline passes or
   // the stop comes. REQUIRES: `lock` holds mu_.
@@ -286,12 +295,14 @@ class BoundedChannel {
       }
     }
   }
+  // [wait_for_item]
 
   // Hands `value` to the longest-waiting receiver, if any; returns false (leaving `value`
   // untouched) when none waits. REQUIRES: mu_ held.
   bool hand_off(T& value) {
     if (receivers_.empty()) return false;
-    // Invariant (strict FIFO): receivers wait only while the buffer is empty.
+    // Strict FIFO: receivers wait only while the buffer is empty. Barging: items may be
+    // buffered for a receiver woken to look (see wake_looker()).
     Receiver* r = receivers_.front();
     receivers_.pop_front();
     r->item.emplace(std::move(value));
@@ -312,35 +323,51 @@ class BoundedChannel {
   bool deliver_or_buffer(T& value) {
     if (receivers_.empty()) {
       starving_ = false;
+      last_send_ = {};  // the rate is the rate while receivers wait
       if (buffer_.size() == capacity_) return false;
       buffer_.push_back(std::move(value));
       return true;
     }
     if (!bound_) return hand_off(value);  // strict FIFO
     const auto now = net::Clock::now();
-    // How often items come while receivers wait, smoothed over the last eight or so sends (a
-    // gap longer than the bound counts as the bound: an idle spell says nothing of the rate).
-    if (last_send_ != net::Clock::time_point{}) {
-      interval_ += (std::min(now - last_send_, *bound_) - interval_) / 8;
-    }
-    last_send_ = now;
+    note_send(now);
     if (!starving_ && due(now)) {
       starving_ = true;
-      // What is buffered goes to the waiters first, oldest item to the longest waiter.
-      while (!buffer_.empty() && !receivers_.empty()) {
-        T item = std::move(buffer_.front());
-        buffer_.pop_front();
-        hand_off(item);
-      }
+      hand_buffer_to_receivers();  // the oldest item to the longest waiter, and so on
     }
     if (starving_ && hand_off(value)) {
       starving_ = !receivers_.empty() && due(now);
       return true;
     }
-    if (buffer_.size() == capacity_) return hand_off(value);
+    // Items go out in the order they came: the newest to the buffer's back, and, when the
+    // buffer was full, its oldest to the longest waiter to make room.
+    const bool full = buffer_.size() == capacity_;
     buffer_.push_back(std::move(value));
+    if (full) {
+      hand_off(buffer_.front());
+      buffer_.pop_front();
+    }
     wake_looker();
     return true;
+  }
+
+  // Keeps the smoothed time between sends while receivers wait (over the last eight or so).
+  // A gap longer than the bound is no sample: a quiet spell says nothing of the rate.
+  // REQUIRES: mu_ held, barging.
+  void note_send(net::Clock::time_point now) {
+    if (last_send_ != net::Clock::time_point{} && now - last_send_ <= *bound_) {
+      interval_ += (now - last_send_ - interval_) / 8;
+    }
+    last_send_ = now;
+  }
+
+  // Hands buffered items to waiting receivers, oldest item to the longest waiter, while there
+  // are both. REQUIRES: mu_ held.
+  void hand_buffer_to_receivers() {
+    while (!buffer_.empty() && !receivers_.empty()) {
+      hand_off(buffer_.front());
+      buffer_.pop_front();
+    }
   }
 
   // Whether the waiters must be served in order from now on so that the last of them is served
@@ -393,22 +420,27 @@ class BoundedChannel {
   void leave(Receiver& me) {
     std::erase(receivers_, &me);
     if (looking_ == &me) looking_ = nullptr;
-    if (receivers_.empty()) starving_ = false;
+    if (receivers_.empty()) {
+      starving_ = false;
+      last_send_ = {};
+    }
     wake_looker();
   }
 
   // Takes the oldest item and, now that there is room, admits the longest-waiting sender.
   // REQUIRES: mu_ held, buffer not empty.
   T take_front() {
-    T item = std::move(buffer_.front());
-    buffer_.pop_front();
     if (!senders_.empty()) {
-      // Invariant: senders wait only while the buffer is full.
+      // Invariant: senders wait only while the buffer is full (and then no receiver waits).
+      // The sender's item goes in before the front comes out: if push_back() throws, nothing
+      // has moved.
       Sender* s = senders_.front();
-      senders_.pop_front();
       buffer_.push_back(std::move(*s->value));
+      senders_.pop_front();
       s->wake(Waiter::kDone);
     }
+    T item = std::move(buffer_.front());
+    buffer_.pop_front();
     return item;
   }
   // [handoff]

@@ -11,8 +11,9 @@
 // carries the pool's state (AcquireError), to log in one line. drain(deadline) stops handing
 // out connections, waits for leases to come back, and force-closes the rest. At the cap, a
 // released connection may go to a thread that is running ahead of the ones asleep (bounded
-// barging: no connection sits idle through a wake-up), until a waiter has waited
-// Options::starvation_bound; Options::fairness selects stage 3's strict FIFO instead.
+// barging: a connection kept idle need not wait for a sleeper to wake), until the sleepers
+// are due to be served in order to keep within Options::starvation_bound; Options::fairness
+// selects stage 3's strict FIFO instead.
 // See docs/stage5-context-timeouts.md.
 //
 // What it still gets wrong: nothing can be seen from outside. Whether the pool is exhausted,
@@ -50,8 +51,9 @@ namespace tcppool::stage5 {
 /// Who gets a connection given back while threads wait for one (Options::fairness).
 enum class Fairness {
   /// A thread that is running may take it ahead of the threads asleep, which are woken one at
-  /// a time to look; once the longest has waited Options::starvation_bound, connections go to
-  /// the sleeping threads directly, in order, until the longest has waited less.
+  /// a time to look. Once serving the sleepers in order is what it takes for the last of them
+  /// to get a connection within Options::starvation_bound (the longest wait so far plus the
+  /// queue's time at the rate connections come back), they get them directly, in order.
   kBoundedBarging,
   /// The thread that has waited longest gets it, always (stage 3's hand-off): every release at
   /// the cap waits for a thread to wake before its connection is used again.
@@ -93,10 +95,11 @@ struct Options {
 
   /// Who gets a connection given back while threads wait: see Fairness.
   Fairness fairness = Fairness::kBoundedBarging;
-  /// With kBoundedBarging, how long the longest waiter may wait before releases go to the
-  /// waiters in order. 10 ms: well above the mean wait of 64 threads on 8 connections here
-  /// (about 1 ms: Go's sync.Mutex's 1 ms would keep the pool in order nearly always), well
-  /// below what a caller notices. Positive, at most one minute.
+  /// With kBoundedBarging, about the longest any waiter waits: releases go to the waiters in
+  /// order once that is what it takes to serve the last of them within it. 10 ms: well above the
+  /// mean wait of 64 threads on 8 connections here (about 1 ms: Go's sync.Mutex's 1 ms would keep
+  /// the pool in order nearly always), well below what a caller notices. Positive, at most one
+  /// minute.
   std::chrono::milliseconds starvation_bound{10};
 
   // ---- health checks (new in stage 4) ----

@@ -50,8 +50,9 @@ namespace tcppool::stage6 {
 /// Who gets a connection given back while threads wait for one (Options::fairness).
 enum class Fairness {
   /// A thread that is running may take it ahead of the threads asleep, which are woken one at
-  /// a time to look; once the longest has waited Options::starvation_bound, connections go to
-  /// the sleeping threads directly, in order, until the longest has waited less.
+  /// a time to look. Once serving the sleepers in order is what it takes for the last of them
+  /// to get a connection within Options::starvation_bound (the longest wait so far plus the
+  /// queue's time at the rate connections come back), they get them directly, in order.
   kBoundedBarging,
   /// The thread that has waited longest gets it, always (stage 3's hand-off): every release at
   /// the cap waits for a thread to wake before its connection is used again.
@@ -93,10 +94,11 @@ struct Options {
 
   /// Who gets a connection given back while threads wait: see Fairness.
   Fairness fairness = Fairness::kBoundedBarging;
-  /// With kBoundedBarging, how long the longest waiter may wait before releases go to the
-  /// waiters in order. 10 ms: well above the mean wait of 64 threads on 8 connections here
-  /// (about 1 ms: Go's sync.Mutex's 1 ms would keep the pool in order nearly always), well
-  /// below what a caller notices. Positive, at most one minute.
+  /// With kBoundedBarging, about the longest any waiter waits: releases go to the waiters in
+  /// order once that is what it takes to serve the last of them within it. 10 ms: well above the
+  /// mean wait of 64 threads on 8 connections here (about 1 ms: Go's sync.Mutex's 1 ms would keep
+  /// the pool in order nearly always), well below what a caller notices. Positive, at most one
+  /// minute.
   std::chrono::milliseconds starvation_bound{10};
 
   // ---- health checks (new in stage 4) ----

@@ -125,7 +125,7 @@ TYPED_TEST_P(BoundedConformance, WaitersAreServedFirstComeFirstServed) {
 }
 
 // A released connection goes to the thread already waiting, not to a newcomer (strict FIFO
-// selected; with bounded barging a newcomer may, until the waiter has waited the bound).
+// selected; with bounded barging a newcomer may, until the waiters are due).
 TYPED_TEST_P(BoundedConformance, NewcomerCannotTakeAConnectionFromAWaiter) {
   TypeParam pool(this->fifo_options(1));
   auto held = pool.acquire();
