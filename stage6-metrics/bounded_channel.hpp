@@ -81,8 +81,9 @@ class BoundedChannel {
   /// A woken thread that finds the buffer empty waits again, still first in line. Once the
   /// waiters are due, sends hand items to them directly, oldest first, until they no longer
   /// are. They are due when the longest wait so far plus the time to serve all of them one by
-  /// one, at the rate items have been coming, reaches `starvation_bound`: so the last of them
-  /// too is served within about the bound, not only the first. Throws
+  /// one, at the rate items have been coming, reaches `starvation_bound`: so that the last of
+  /// them, not only the first, is served near the bound (an estimate: serving in order is
+  /// slower than barging, so the last come somewhat late). Throws
   /// std::invalid_argument when capacity is zero (Go's unbuffered channel is not provided) or
   /// the bound is not positive.
   explicit BoundedChannel(std::size_t capacity,

@@ -225,8 +225,13 @@ std::string filter_page(const std::string& root, const std::string& path, const 
     edits.push_back({l.dest_begin, l.dest_end - l.dest_begin, dest});
   }
 
-  for (const Comment& c : comments(page))
-    if (c.body.starts_with("ref:")) edits.push_back({c.begin, c.end - c.begin, ""});
+  // Number markers are for the checks, not the reader. Doxygen would keep an untied one as an
+  // HTML comment and eat the space (and a "%") after it.
+  for (const Comment& c : comments(page)) {
+    if (c.body.starts_with("ref:") || c.body.starts_with("untied:")) {
+      edits.push_back({c.begin, c.end - c.begin, ""});
+    }
+  }
 
   std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.at < b.at; });
   std::string out;

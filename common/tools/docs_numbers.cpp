@@ -540,6 +540,9 @@ std::optional<std::string> evaluate_marker(const ReferenceRuns& runs, std::strin
       fmt = trim(body.substr(i + 1));
     }
   }
+  // In a table cell the bar is written "\|", or the table would split the cell at it.
+  expr = trim(expr);
+  if (expr.ends_with('\\')) expr.remove_suffix(1);
   Evaluator ev(runs, trim(expr));
   auto v = ev.run(error);
   if (!v) return std::nullopt;

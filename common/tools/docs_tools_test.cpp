@@ -148,6 +148,8 @@ TEST(DocsNumbers, FieldsChooseTheReportsFormats) {
   EXPECT_EQ(eval("acquire_release/stage2.ns_per_op"), "68.9 ns");
   EXPECT_EQ(eval("burst/stage2.peak_open"), "51");
   EXPECT_EQ(eval("burst/stage2.tw_before | int,"), "131,072");
+  // In a table cell the bar is escaped, or GitHub would split the cell at it.
+  EXPECT_EQ(eval("burst/stage2.tw_before \\| int,"), "131,072");
 }
 
 TEST(DocsNumbers, TheCeilingIsTheMedianUnlessOneBinaryIsNamed) {
@@ -281,7 +283,8 @@ TEST(DocsDoxygen, TheFilterGivesLabelsAnchorsAndReferences) {
       "See [stage 1](stage1-naive.md), [its pitfalls](stage1-naive.md#pitfalls), "
       "[above](#what-changed-since-stage-1), [`pool.cpp`](../stage2-mutex-queue/pool.cpp#L31), "
       "[the script](../scripts/bench.sh), [stage 3's directory](../stage3-bounded-channel/) and "
-      "0.92×<!-- ref: steady/stage2/4/64.a_over_b --> here.\n"
+      "0.92×<!-- ref: steady/stage2/4/64.a_over_b --> here, 38 %<!-- untied: a later run --> "
+      "there.\n"
       "![a diagram](images/token-lifecycle.svg)\n"
       "## Exercises\n";
   std::string out = filter_page(TCPPOOL_SOURCE_DIR, "docs/stage2-mutex-queue.md", in, errors);
@@ -295,7 +298,8 @@ TEST(DocsDoxygen, TheFilterGivesLabelsAnchorsAndReferences) {
             "[above](stage2_mutex_queue.html#stage2_mutex_queue-what-changed-since-stage-1), "
             "[`pool.cpp`](https://tcppool.invalid/src/stage2-mutex-queue/pool.cpp#L31), "
             "[the script](https://tcppool.invalid/file/scripts/bench.sh), "
-            "[stage 3's directory](stage3_bounded_channel_readme.html) and 0.92× here.\n"
+            "[stage 3's directory](stage3_bounded_channel_readme.html) and 0.92× here, 38 % "
+            "there.\n"
             "![a diagram](token-lifecycle.svg)\n"
             "## Exercises {#stage2_mutex_queue-exercises}\n");
 }
