@@ -286,6 +286,8 @@ std::string leftover_markup(std::string_view s) {
     return "‘ (Doxygen read `x' as a quotation: a code span with a quote in it)";
   if (s.find('`') != std::string_view::npos) return "`";
   if (s.find("{#") != std::string_view::npos) return "{#";
+  if (s.find("<!--") != std::string_view::npos)
+    return "<!--: a comment shown as text (a bar inside a table cell's marker is written \\|)";
   for (std::size_t p = s.find('<'); p != std::string_view::npos; p = s.find('<', p + 1)) {
     std::size_t q = p + 1;
     if (q < s.size() && s[q] == '/') ++q;

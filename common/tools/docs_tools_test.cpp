@@ -252,6 +252,7 @@ TEST(DocsHtml, LeftoverMarkup) {
   EXPECT_EQ(leftover_markup("plain text, 2 * 3 = 6, a*b"), "");
   EXPECT_EQ(leftover_markup("** first** bold"), "**");
   EXPECT_EQ(leftover_markup("a stray ` tick"), "`");
+  EXPECT_NE(leftover_markup("2.5<!-- ref: burst/stage3.dials_per_1k"), "");
   EXPECT_EQ(leftover_markup("Title {#label}"), "{#");
   EXPECT_NE(leftover_markup("‘ctest -R 'a|b’").find("quotation"), std::string::npos);
   EXPECT_NE(leftover_markup("Heading <tt>code</tt>").find("tag shown as text"), std::string::npos);
